@@ -1,0 +1,348 @@
+/**
+ * The gateway's typed configuration: the only module that reads environment variable names.
+ * `loadConfig(env)` validates everything at start and returns a frozen object; a wrong value throws a
+ * ConfigError whose one-line message names the variable and what is expected.
+ */
+import { readFileSync } from 'node:fs'
+import { ConfigError } from './src/errors.js'
+import { parseDuration } from './src/duration.js'
+
+export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+export type AssertionAlg = 'RS256' | 'RS384' | 'PS256'
+export type IdTokenAlg = 'RS256' | 'HS256'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface UpstreamConfig {
+  /** Path prefix on the gateway, e.g. `/api/billing`. */
+  readonly prefix: string
+  /** Origin of the upstream, e.g. `http://billing:9000`. */
+  readonly origin: string
+  /** What the prefix becomes upstream: the URL's path when one was given, else the prefix itself. */
+  readonly rewritePrefix: string
+}
+
+export interface AppConfig {
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    /** false, or the addresses/CIDRs of proxies whose X-Forwarded-* headers are believed. */
+    readonly trustProxy: false | readonly string[]
+    readonly logLevel: LogLevel
+  }
+  readonly idp: {
+    readonly issuer: string
+    readonly tokenUrl: string
+    readonly revokeUrl: string
+    readonly userinfoUrl: string
+    readonly jwksUrl: string
+    readonly clientId: string
+    readonly clientSecret: string | undefined
+    readonly authMethod: ClientAuthMethod
+    readonly assertionKey: { readonly pem: string, readonly alg: AssertionAlg } | undefined
+    readonly idTokenAlg: IdTokenAlg
+    readonly audience: string | undefined
+    readonly scope: string
+    readonly realm: string | undefined
+    /** Realms a client may name per request (AUTH0_REALM is always allowed). */
+    readonly realms: readonly string[]
+    readonly timeoutMs: number
+    readonly clockToleranceSec: number
+  }
+  readonly session: {
+    readonly idleTimeoutMs: number
+    readonly absoluteTimeoutMs: number
+    readonly maxEntries: number
+  }
+  readonly cookie: {
+    readonly name: string
+    /** Newest first: the first signs, all verify. */
+    readonly secrets: readonly string[]
+    readonly sameSite: 'strict' | 'lax'
+  }
+  readonly refresh: {
+    readonly skewMs: number
+    readonly minIntervalMs: number
+  }
+  readonly proxy: {
+    readonly upstreams: readonly UpstreamConfig[]
+    readonly timeoutMs: number
+    readonly forwardCookies: readonly string[]
+  }
+  readonly csrf: {
+    readonly headerName: string
+    readonly allowedOrigins: readonly string[]
+  }
+}
+
+export type Env = Record<string, string | undefined>
+
+const DEFAULT_SCOPE = 'openid profile email offline_access'
+const REQUIRED = ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'SESSION_SECRET'] as const
+const MIN_SECRET_LENGTH = 32
+
+/** Reads and validates the environment. Throws ConfigError naming the variable at fault. */
+export function loadConfig (env: Env = process.env): AppConfig {
+  const read = reader(env)
+  const missing: string[] = REQUIRED.filter(name => read.optional(name) === undefined)
+  const authMethod = read.oneOf('AUTH0_CLIENT_AUTH_METHOD', ['client_secret_post', 'client_secret_basic', 'private_key_jwt'], 'client_secret_post')
+  const idTokenAlg = read.oneOf('AUTH0_ID_TOKEN_SIGNING_ALG', ['RS256', 'HS256'], 'RS256')
+  const clientSecret = read.optional('AUTH0_CLIENT_SECRET')
+  if (clientSecret === undefined && (authMethod !== 'private_key_jwt' || idTokenAlg === 'HS256')) missing.push('AUTH0_CLIENT_SECRET')
+  if (authMethod === 'private_key_jwt' && read.optional('AUTH0_CLIENT_ASSERTION_KEY') === undefined) missing.push('AUTH0_CLIENT_ASSERTION_KEY')
+  if (missing.length > 0) {
+    throw new ConfigError(`Missing configuration: ${missing.join(', ')}. Set ${missing.length > 1 ? 'them' : 'it'} in the environment (see README "Configuration"), or run \`npm run demo\` to try the gateway against a local IdP.`)
+  }
+
+  const origin = parseDomain(read.required('AUTH0_DOMAIN'))
+  const secrets = read.list('SESSION_SECRET')
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`SESSION_SECRET: every secret must be at least ${MIN_SECRET_LENGTH} characters (got one of ${secret.length})`)
+  }
+  const cookieName = read.optional('COOKIE_NAME') ?? '__Host-bff-session'
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new ConfigError('COOKIE_NAME: expected a cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
+  const idleTimeoutMs = read.duration('SESSION_IDLE_TIMEOUT', '30m')
+  const absoluteTimeoutMs = read.duration('SESSION_ABSOLUTE_TIMEOUT', '12h')
+  if (idleTimeoutMs > absoluteTimeoutMs) throw new ConfigError('SESSION_IDLE_TIMEOUT: must not be longer than SESSION_ABSOLUTE_TIMEOUT')
+  const realm = read.optional('AUTH0_REALM')
+
+  const config: AppConfig = {
+    server: {
+      host: read.optional('HOST') ?? '127.0.0.1',
+      port: read.integer('PORT', 3000, 0, 65_535),
+      trustProxy: parseTrustProxy(read.optional('TRUST_PROXY')),
+      logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
+    },
+    idp: {
+      issuer: `${origin}/`,
+      tokenUrl: `${origin}/oauth/token`,
+      revokeUrl: `${origin}/oauth/revoke`,
+      userinfoUrl: `${origin}/userinfo`,
+      jwksUrl: `${origin}/.well-known/jwks.json`,
+      clientId: read.required('AUTH0_CLIENT_ID'),
+      clientSecret,
+      authMethod,
+      assertionKey: authMethod === 'private_key_jwt'
+        ? { pem: readPem(read.required('AUTH0_CLIENT_ASSERTION_KEY')), alg: read.oneOf('AUTH0_CLIENT_ASSERTION_ALG', ['RS256', 'RS384', 'PS256'], 'RS256') }
+        : undefined,
+      idTokenAlg,
+      audience: read.optional('AUTH0_AUDIENCE'),
+      scope: read.optional('AUTH0_SCOPE') ?? DEFAULT_SCOPE,
+      realm,
+      realms: [...new Set([...(realm === undefined ? [] : [realm]), ...read.list('AUTH0_REALMS')])],
+      timeoutMs: read.duration('IDP_TIMEOUT', '5s'),
+      clockToleranceSec: Math.round(read.duration('AUTH0_CLOCK_TOLERANCE', '60s') / 1000)
+    },
+    session: {
+      idleTimeoutMs,
+      absoluteTimeoutMs,
+      maxEntries: read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
+    },
+    cookie: {
+      name: cookieName,
+      secrets,
+      sameSite: read.oneOf('COOKIE_SAMESITE', ['strict', 'lax'], 'strict', value => value.toLowerCase())
+    },
+    refresh: {
+      skewMs: read.duration('REFRESH_SKEW', '60s'),
+      minIntervalMs: read.duration('REFRESH_MIN_INTERVAL', '10s')
+    },
+    proxy: {
+      upstreams: parseUpstreams(read.optional('UPSTREAMS') ?? ''),
+      timeoutMs: read.duration('UPSTREAM_TIMEOUT', '30s'),
+      forwardCookies: read.list('FORWARD_COOKIES')
+    },
+    csrf: {
+      headerName: (read.optional('CSRF_HEADER') ?? 'x-csrf').toLowerCase(),
+      allowedOrigins: read.list('ALLOWED_ORIGINS').map(value => parseOrigin('ALLOWED_ORIGINS', value))
+    }
+  }
+  return deepFreeze(config)
+}
+
+function reader (env: Env) {
+  const optional = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  return {
+    optional,
+    required (name: string): string {
+      const value = optional(name)
+      /* c8 ignore next -- loadConfig reports every missing required variable before reading it */
+      if (value === undefined) throw new ConfigError(`${name}: required`)
+      return value
+    },
+    list (name: string): string[] {
+      return (optional(name) ?? '').split(',').map(item => item.trim()).filter(item => item !== '')
+    },
+    integer (name: string, fallback: number, min: number, max: number): number {
+      const value = optional(name)
+      if (value === undefined) return fallback
+      const parsed = Number(value)
+      if (!/^\d+$/.test(value) || parsed < min || parsed > max) throw new ConfigError(`${name}: expected an integer from ${min} to ${max}, got "${value}"`)
+      return parsed
+    },
+    duration (name: string, fallback: string): number {
+      const value = optional(name) ?? fallback
+      const ms = parseDuration(value)
+      if (ms === undefined || ms <= 0) throw new ConfigError(`${name}: expected a duration such as 90, 90s, 30m or 12h, got "${value}"`)
+      return ms
+    },
+    oneOf<T extends string> (name: string, allowed: readonly T[], fallback: T, normalise: (value: string) => string = value => value): T {
+      const value = optional(name)
+      if (value === undefined) return fallback
+      const found = allowed.find(candidate => candidate === normalise(value))
+      if (found === undefined) throw new ConfigError(`${name}: expected one of ${allowed.join(', ')}, got "${value}"`)
+      return found
+    }
+  }
+}
+
+/** `tenant.auth0.com` or a full URL such as `http://127.0.0.1:4010` → its origin, without a trailing slash. */
+function parseDomain (value: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(value) ? value : `https://${value}`
+  let url: URL
+  try {
+    url = new URL(withScheme)
+  } catch {
+    throw new ConfigError(`AUTH0_DOMAIN: expected a tenant host such as example.eu.auth0.com or a URL such as http://127.0.0.1:4010, got "${value}"`)
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new ConfigError(`AUTH0_DOMAIN: expected a host or an http(s) origin without a path, got "${value}"`)
+  }
+  return url.origin
+}
+
+function parseOrigin (name: string, value: string): string {
+  try {
+    const url = new URL(value)
+    if (url.origin !== 'null') return url.origin
+  } catch {}
+  throw new ConfigError(`${name}: expected origins such as https://app.example.com, got "${value}"`)
+}
+
+function parseTrustProxy (value: string | undefined): false | string[] {
+  if (value === undefined || value === 'false') return false
+  const entries = value.split(',').map(entry => entry.trim()).filter(entry => entry !== '')
+  const keyword = /^(loopback|linklocal|uniquelocal)$/
+  const address = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/
+  for (const entry of entries) {
+    if (!keyword.test(entry) && !address.test(entry)) {
+      throw new ConfigError(`TRUST_PROXY: expected false or a comma-separated list of proxy addresses or CIDRs (or loopback, linklocal, uniquelocal), got "${entry}"`)
+    }
+  }
+  return entries
+}
+
+/**
+ * `UPSTREAMS=/api=http://orders:8080,/api/billing=http://billing:9000/v1`: each entry is prefix=URL. When the URL
+ * has a path, the prefix is replaced by it upstream (`/api/billing/x` → `/v1/x`); without one, the path is kept.
+ */
+export function parseUpstreams (value: string): UpstreamConfig[] {
+  const upstreams: UpstreamConfig[] = []
+  for (const entry of value.split(',').map(item => item.trim()).filter(item => item !== '')) {
+    const match = /^(\/[^=]*)=(https?:\/\/[^/]+)(\/.*)?$/.exec(entry)
+    const prefix = match?.[1]?.replace(/\/+$/, '')
+    if (match === null || prefix === undefined || prefix === '' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
+      throw new ConfigError(`UPSTREAMS: expected prefix=URL pairs such as /api=http://127.0.0.1:8081, got "${entry}"`)
+    }
+    let origin: string
+    try {
+      origin = new URL(match[2] ?? '').origin
+    } catch {
+      throw new ConfigError(`UPSTREAMS: "${match[2] ?? ''}" is not a valid URL`)
+    }
+    if (upstreams.some(upstream => upstream.prefix === prefix)) throw new ConfigError(`UPSTREAMS: the prefix ${prefix} is listed twice`)
+    upstreams.push({ prefix, origin, rewritePrefix: match[3] === undefined ? prefix : match[3].replace(/\/+$/, '') })
+  }
+  return upstreams
+}
+
+function readPem (path: string): string {
+  let pem: string
+  try {
+    pem = readFileSync(path, 'utf8')
+  } catch {
+    throw new ConfigError(`AUTH0_CLIENT_ASSERTION_KEY: cannot read the PEM file "${path}"`)
+  }
+  if (!pem.includes('PRIVATE KEY')) throw new ConfigError(`AUTH0_CLIENT_ASSERTION_KEY: "${path}" holds no PEM private key`)
+  return pem
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/** Log paths that may carry secrets; a backstop, since nothing secret is passed to a log call on purpose. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'body.password',
+  'body.client_secret',
+  'body.refresh_token',
+  'body.otp',
+  'body.recovery_code',
+  'body.binding_code',
+  '*.access_token',
+  '*.refresh_token',
+  '*.id_token',
+  '*.client_secret',
+  '*.client_assertion',
+  '*.mfa_token',
+  '*.password',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.idToken',
+  '*.sessionId'
+]
+
+/** Request lines log the path, never the query string (it may carry codes or tokens in some clients). */
+function serializeRequest (request: { method: string, url: string, ip?: string, id?: string }): Record<string, unknown> {
+  return { method: request.method, url: request.url.split('?', 1)[0], remoteAddress: request.ip }
+}
+
+export interface ServerOptions {
+  logger: Record<string, unknown> | false
+  trustProxy: boolean | string[]
+  bodyLimit: number
+  connectionTimeout: number
+  keepAliveTimeout: number
+  requestTimeout: number
+  requestIdHeader: false
+  genReqId: () => string
+  ajv: { customOptions: Record<string, unknown> }
+  routerOptions: { maxParamLength: number }
+  forceCloseConnections: 'idle'
+}
+
+/** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
+export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
+  let counter = 0
+  return {
+    logger: config.server.logLevel === 'silent' && logStream === undefined
+      ? false
+      : {
+          level: config.server.logLevel,
+          redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+          serializers: { req: serializeRequest },
+          ...(logStream === undefined ? {} : { stream: logStream })
+        },
+    trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
+    bodyLimit: 1024 * 1024,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    requestTimeout: 0,
+    requestIdHeader: false,
+    genReqId: () => `req-${(++counter).toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    routerOptions: { maxParamLength: 500 },
+    forceCloseConnections: 'idle'
+  }
+}

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Clock } from '../src/clock.js'
+import { GatewayError } from '../src/errors.js'
+import type { SessionRecord } from '../src/session/session-store.js'
+import { importAssertionKey, type ClientAuthentication } from '../src/token/client-auth.js'
+import { createIdTokenVerifier, IdTokenError, profileClaims, type IdTokenVerifier } from '../src/token/id-token.js'
+import { IdpError } from '../src/token/idp-error.js'
+import { loginError, misconfigurationHint } from '../src/token/login-errors.js'
+import { createTokenClient, type TokenClient } from '../src/token/token-client.js'
+import type { TokenSet } from '../src/token/token-set.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokenClient: TokenClient
+    idTokenVerifier: IdTokenVerifier
+    /** preHandler: sets request.session (or leaves it null) from the session cookie. Never fails on a bad cookie. */
+    loadSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** preHandler: like loadSession, but answers 401 no_session without a live session. */
+    requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    auth: {
+      login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials): Promise<SessionRecord>
+      /** Creates a session from a token response (password or MFA grants) and sets the cookie. */
+      startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet): Promise<SessionRecord>
+      logout (request: FastifyRequest, reply: FastifyReply): Promise<void>
+      /** Ends the request's session without revoking (the IdP already refused its refresh token). */
+      dropSession (request: FastifyRequest, reply: FastifyReply): Promise<void>
+    }
+  }
+  interface FastifyRequest {
+    session: SessionRecord | null
+    sessionId: string
+  }
+}
+
+export interface Credentials {
+  username: string
+  password: string
+  realm?: string | undefined
+}
+
+export interface AuthPluginOptions {
+  clock: Clock
+  fetch?: typeof fetch | undefined
+}
+
+/** A short, stable, non-reversible handle for a username in logs. */
+export function hashIdentifier (value: string): string {
+  return createHash('sha256').update(value.trim().toLowerCase()).digest('base64url').slice(0, 12)
+}
+
+/**
+ * The auth plugin: exchanges credentials at the token endpoint, verifies the id_token, creates the server-side
+ * session and its cookie, loads sessions from cookies, and ends them (revoking the refresh token).
+ */
+async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
+  const { idp } = fastify.config
+  const { clock } = opts
+  const clientAuth: ClientAuthentication = idp.assertionKey !== undefined
+    ? { method: 'private_key_jwt', clientId: idp.clientId, key: await importAssertionKey(idp.assertionKey.pem, idp.assertionKey.alg), alg: idp.assertionKey.alg, audience: idp.issuer }
+    : { method: idp.authMethod === 'client_secret_basic' ? 'client_secret_basic' : 'client_secret_post', clientId: idp.clientId, clientSecret: idp.clientSecret ?? '' }
+
+  const tokenClient = createTokenClient({
+    tokenUrl: idp.tokenUrl,
+    revokeUrl: idp.revokeUrl,
+    auth: clientAuth,
+    timeoutMs: idp.timeoutMs,
+    clock,
+    scope: idp.scope,
+    audience: idp.audience,
+    fetch: opts.fetch
+  })
+  const idTokenVerifier = createIdTokenVerifier({
+    issuer: idp.issuer,
+    clientId: idp.clientId,
+    alg: idp.idTokenAlg,
+    jwksUrl: idp.jwksUrl,
+    clientSecret: idp.clientSecret,
+    clockToleranceSec: idp.clockToleranceSec,
+    timeoutMs: idp.timeoutMs,
+    clock,
+    fetch: opts.fetch
+  })
+  fastify.decorate('tokenClient', tokenClient)
+  fastify.decorate('idTokenVerifier', idTokenVerifier)
+  fastify.decorateRequest('session', null)
+  fastify.decorateRequest('sessionId', '')
+
+  async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (request.session !== null) return
+    const cookie = request.readSessionCookie()
+    if (cookie === undefined) return
+    const record = await fastify.sessions.load(cookie.id)
+    if (record === undefined) {
+      request.log.debug('session cookie names no live session')
+      return
+    }
+    request.session = record
+    request.sessionId = cookie.id
+    if (cookie.renew) reply.setSessionCookie(cookie.id)
+  }
+
+  fastify.decorate('loadSession', loadSession)
+  fastify.decorate('requireSession', async function (request: FastifyRequest, reply: FastifyReply) {
+    await loadSession(request, reply)
+    if (request.session === null) throw new GatewayError('no_session')
+  })
+
+  /** Verifies the id_token (when there is one) and turns it into the session's user. */
+  async function userFrom (tokens: TokenSet, log: FastifyRequest['log']): Promise<{ sub: string, user: Record<string, unknown> }> {
+    if (tokens.idToken === undefined) return { sub: '', user: {} }
+    try {
+      const claims = await idTokenVerifier.verify(tokens.idToken)
+      return { sub: String(claims.sub), user: profileClaims(claims) }
+    } catch (err) {
+      /* c8 ignore next -- verify only throws IdTokenError */
+      if (!(err instanceof IdTokenError)) throw err
+      if (err.unavailable) {
+        log.error({ reason: err.message }, 'cannot fetch the IdP signing keys (JWKS) to verify the id_token')
+        throw new GatewayError('idp_unavailable', { cause: err })
+      }
+      log.error({ reason: err.message }, 'id_token failed verification: check AUTH0_DOMAIN (issuer), AUTH0_CLIENT_ID (audience) and AUTH0_ID_TOKEN_SIGNING_ALG')
+      throw new GatewayError('gateway_misconfigured', { cause: err })
+    }
+  }
+
+  /** Revokes a refresh token; a failure is logged and never keeps anyone signed in. */
+  async function revokeQuietly (refreshToken: string | undefined, request: FastifyRequest): Promise<void> {
+    if (refreshToken === undefined) return
+    try {
+      await tokenClient.revoke(refreshToken, { ip: request.ip })
+    } catch (err) {
+      request.log.warn({ idp: err instanceof IdpError ? err.toJSON() : { message: String(err) } }, 'refresh token revocation failed; the session is ended anyway')
+    }
+  }
+
+  async function startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet): Promise<SessionRecord> {
+    const { sub, user } = await userFrom(tokens, request.log)
+    // Session fixation: whatever session the request came with is ended before a new one starts.
+    await loadSession(request, reply)
+    if (request.session !== null) {
+      const previous = request.session
+      await fastify.sessions.destroy(request.sessionId)
+      void revokeQuietly(previous.refreshToken, request)
+    }
+    const { id, record } = await fastify.sessions.create({
+      sub,
+      user,
+      accessToken: tokens.accessToken,
+      ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
+      expiresAt: tokens.expiresAt,
+      lifetimeMs: tokens.lifetimeMs,
+      scope: tokens.scope ?? idp.scope
+    })
+    request.session = record
+    request.sessionId = id
+    reply.setSessionCookie(id)
+    return record
+  }
+
+  fastify.decorate('auth', {
+    async login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials) {
+      const realm = credentials.realm ?? idp.realm
+      if (credentials.realm !== undefined && !idp.realms.includes(credentials.realm)) throw new GatewayError('invalid_realm')
+      const user = hashIdentifier(credentials.username)
+      let tokens: TokenSet
+      try {
+        tokens = await tokenClient.password({ username: credentials.username, password: credentials.password, realm, ip: request.ip })
+      } catch (err) {
+        /* c8 ignore next -- the token client only throws IdpError */
+        if (!(err instanceof IdpError)) throw err
+        const mapped = loginError(err)
+        if (mapped.code === 'gateway_misconfigured') request.log.error({ idp: err.toJSON() }, misconfigurationHint(err))
+        request.log.info({ event: 'login', outcome: mapped.code, user, realm, idp: err.toJSON() }, 'login refused')
+        throw mapped
+      }
+      const record = await startSession(request, reply, tokens)
+      request.log.info({ event: 'login', outcome: 'ok', user, realm, sub: record.sub }, 'login succeeded')
+      return record
+    },
+
+    startSession,
+
+    async logout (request: FastifyRequest, reply: FastifyReply) {
+      await loadSession(request, reply)
+      const record = request.session
+      reply.clearSessionCookie()
+      if (record === null) return
+      await fastify.sessions.destroy(request.sessionId)
+      request.session = null
+      await revokeQuietly(record.refreshToken, request)
+      request.log.info({ event: 'logout', sub: record.sub }, 'session ended')
+    },
+
+    async dropSession (request: FastifyRequest, reply: FastifyReply) {
+      reply.clearSessionCookie()
+      if (request.sessionId !== '') await fastify.sessions.destroy(request.sessionId)
+      request.session = null
+    }
+  })
+}
+
+export default fp(authPlugin, {
+  fastify: '5.x',
+  name: 'bff-auth',
+  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie']
+})

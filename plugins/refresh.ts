@@ -1,0 +1,199 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Clock } from '../src/clock.js'
+import { GatewayError } from '../src/errors.js'
+import { refreshAllowedAt, spreadFor, tokenState } from '../src/refresh/refresh-policy.js'
+import { singleFlight } from '../src/refresh/single-flight.js'
+import type { SessionRecord } from '../src/session/session-store.js'
+import { profileClaims } from '../src/token/id-token.js'
+import { IdpError } from '../src/token/idp-error.js'
+import { isClientAuthenticationFailure, misconfigurationHint } from '../src/token/login-errors.js'
+import type { TokenSet } from '../src/token/token-set.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler, after requireSession: sets request.accessToken to a valid token, refreshing when needed. */
+    ensureFreshAccessToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    refresher: Refresher
+  }
+  interface FastifyRequest {
+    accessToken: string
+  }
+}
+
+export interface Refresher {
+  /** Refreshes now unless another refresh of the session is running (then joins it). `force` skips the freshness check. */
+  refresh (sessionId: string, context: RefreshContext): Promise<SessionRecord>
+  /** Refreshes in flight in this process. */
+  readonly inflight: number
+}
+
+interface RefreshContext { ip: string, log: FastifyBaseLogger, force?: boolean }
+
+export interface RefreshPluginOptions { clock: Clock }
+
+/** After a transient IdP failure, the session's next refresh waits this long. */
+const TRANSIENT_BACKOFF_MS = 2_000
+/** A 429 for this many different sessions within the window below means the whole client is limited. */
+const GLOBAL_LIMIT_SESSIONS = 3
+const GLOBAL_LIMIT_WINDOW_MS = 10_000
+
+/**
+ * The refresh plugin keeps access tokens valid: refresh inside the window in the background, wait only when the
+ * token has expired, at most one token-endpoint call per session at a time, and never faster than the IdP allows.
+ */
+async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptions): Promise<void> {
+  const { clock } = opts
+  const { refresh: settings } = fastify.config
+  const flights = singleFlight<string, SessionRecord>()
+  /** Gateway-wide back-off after the IdP limited the whole client, epoch ms. */
+  let globalNotBefore = 0
+  const recentLimits = new Map<string, number>()
+
+  function deferred (code: 'refresh_rate_limited' | 'idp_unavailable', untilMs: number, cause?: unknown): GatewayError {
+    const retryAfter = Math.max(1, Math.ceil((untilMs - clock.now()) / 1000))
+    return new GatewayError(code, { statusCode: 503, retryAfter, cause })
+  }
+
+  /** Remembers a 429; several sessions limited at once, or a description saying so, back the whole gateway off. */
+  function noteRateLimit (sessionId: string, err: IdpError, until: number): void {
+    const now = clock.now()
+    recentLimits.set(sessionId, now)
+    for (const [id, at] of recentLimits) if (now - at > GLOBAL_LIMIT_WINDOW_MS) recentLimits.delete(id)
+    if (/global/i.test(err.description ?? '') || recentLimits.size >= GLOBAL_LIMIT_SESSIONS) {
+      const jitter = Math.random() * Math.max(1000, (until - now) / 2)
+      globalNotBefore = Math.max(globalNotBefore, until + jitter)
+    }
+  }
+
+  async function saveIfLive (sessionId: string, record: SessionRecord): Promise<boolean> {
+    if (await fastify.sessions.peek(sessionId) === undefined) return false
+    await fastify.sessions.save(sessionId, record)
+    return true
+  }
+
+  async function applyTokens (current: SessionRecord, tokens: TokenSet, now: number, log: FastifyBaseLogger): Promise<SessionRecord> {
+    let user = current.user
+    if (tokens.idToken !== undefined) {
+      try {
+        user = profileClaims(await fastify.idTokenVerifier.verify(tokens.idToken))
+      } catch (err) {
+        // The access token is what the session needs; keep the previous claims rather than drop the session.
+        log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'id_token from refresh failed verification; keeping the previous claims')
+      }
+    }
+    const { refreshNotBefore: _notBefore, refreshBlockedBy: _blockedBy, ...rest } = current
+    return {
+      ...rest,
+      user,
+      accessToken: tokens.accessToken,
+      // Rotation: a returned refresh token replaces the stored one, together with the access token.
+      ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
+      expiresAt: tokens.expiresAt,
+      lifetimeMs: tokens.lifetimeMs,
+      scope: tokens.scope ?? current.scope,
+      version: current.version + 1,
+      lastRefreshAt: now
+    }
+  }
+
+  async function runRefresh (sessionId: string, context: RefreshContext): Promise<SessionRecord> {
+    const { log } = context
+    const current = await fastify.sessions.peek(sessionId)
+    if (current === undefined) throw new GatewayError('no_session')
+    const now = clock.now()
+    // Another request (or replica) may have refreshed since this request read the session.
+    if (context.force !== true && tokenState(current, now, settings, spreadFor(sessionId)) === 'fresh') return current
+    if (current.refreshToken === undefined) throw new GatewayError('session_expired')
+    const allowedAt = Math.max(refreshAllowedAt(current, settings.minIntervalMs), globalNotBefore)
+    if (now < allowedAt) {
+      const code = current.refreshNotBefore !== undefined && current.refreshNotBefore > now ? current.refreshBlockedBy ?? 'idp_unavailable' : 'refresh_rate_limited'
+      throw deferred(code, allowedAt)
+    }
+    let tokens: TokenSet
+    try {
+      tokens = await fastify.tokenClient.refresh(current.refreshToken, { ip: context.ip })
+    } catch (err) {
+      /* c8 ignore next -- the token client only throws IdpError */
+      if (!(err instanceof IdpError)) throw err
+      throw await refreshFailed(sessionId, current, err, log)
+    }
+    const next = await applyTokens(current, tokens, clock.now(), log)
+    if (!await saveIfLive(sessionId, next)) {
+      // Logged out while the refresh was in flight: do not bring the session back, and retire the new token.
+      if (tokens.refreshToken !== undefined) void fastify.tokenClient.revoke(tokens.refreshToken, { ip: context.ip }).catch(() => {})
+      throw new GatewayError('no_session')
+    }
+    log.debug({ event: 'refresh', outcome: 'ok', version: next.version }, 'access token refreshed')
+    return next
+  }
+
+  async function refreshFailed (sessionId: string, current: SessionRecord, err: IdpError, log: FastifyBaseLogger): Promise<GatewayError> {
+    const now = clock.now()
+    if ((err.error === 'invalid_grant' || err.error === 'access_denied') && !isClientAuthenticationFailure(err)) {
+      log.info({ event: 'refresh', outcome: 'invalid_grant', idp: err.toJSON() }, 'refresh token refused; session ended')
+      await fastify.sessions.destroy(sessionId)
+      return new GatewayError('session_expired', { cause: err })
+    }
+    if (err.status === 429) {
+      const until = now + (err.retryAfter ?? 1) * 1000
+      noteRateLimit(sessionId, err, until)
+      await saveIfLive(sessionId, { ...current, lastRefreshAt: now, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
+      log.warn({ event: 'refresh', outcome: 'rate_limited', retryAfter: err.retryAfter }, 'identity provider rate limited a refresh')
+      return deferred('refresh_rate_limited', until, err)
+    }
+    if (err.kind === 'oauth' && err.error !== 'temporarily_unavailable') {
+      log.error({ idp: err.toJSON() }, `refresh refused: ${misconfigurationHint(err)}`)
+    } else {
+      log.warn({ event: 'refresh', outcome: 'transient', idp: err.toJSON() }, 'refresh failed; the session is kept')
+    }
+    const until = now + TRANSIENT_BACKOFF_MS
+    await saveIfLive(sessionId, { ...current, lastRefreshAt: now, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
+    return deferred('idp_unavailable', until, err)
+  }
+
+  const refresher: Refresher = {
+    async refresh (sessionId, context) {
+      return await flights.run(sessionId, async () => await runRefresh(sessionId, context))
+    },
+    get inflight () { return flights.pending }
+  }
+  fastify.decorate('refresher', refresher)
+  fastify.decorateRequest('accessToken', '')
+
+  fastify.decorate('ensureFreshAccessToken', async function (request: FastifyRequest, reply: FastifyReply) {
+    const record = request.session
+    if (record === null) throw new GatewayError('no_session')
+    const sessionId = request.sessionId
+    const state = tokenState(record, clock.now(), settings, spreadFor(sessionId))
+    if (state === 'fresh') {
+      request.accessToken = record.accessToken
+      return
+    }
+    const context = { ip: request.ip, log: request.log }
+    if (state === 'refresh-soon') {
+      request.accessToken = record.accessToken
+      if (record.refreshToken !== undefined && clock.now() >= refreshAllowedAt(record, settings.minIntervalMs)) {
+        refresher.refresh(sessionId, context).catch((err: unknown) => {
+          request.log.debug({ code: err instanceof GatewayError ? err.code : 'error' }, 'background refresh did not complete')
+        })
+      }
+      return
+    }
+    try {
+      const next = await refresher.refresh(sessionId, context)
+      request.session = next
+      request.accessToken = next.accessToken
+    } catch (err) {
+      if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) {
+        await fastify.sessions.destroy(sessionId)
+        request.session = null
+        reply.clearSessionCookie()
+        throw new GatewayError('session_expired', { cause: err })
+      }
+      throw err
+    }
+  })
+}
+
+export default fp(refreshPlugin, { fastify: '5.x', name: 'bff-refresh', dependencies: ['bff-config', 'bff-auth', 'bff-sessions'] })

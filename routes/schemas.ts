@@ -1,0 +1,44 @@
+/** JSON schemas shared by the route modules. Response schemas are also a guard: a token cannot be serialised. */
+import { ERROR_CATALOG } from '../src/errors.js'
+
+export const errorReply = {
+  $id: 'ErrorReply',
+  type: 'object',
+  required: ['statusCode', 'code', 'error', 'message'],
+  additionalProperties: false,
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string', enum: Object.keys(ERROR_CATALOG) },
+    error: { type: 'string' },
+    message: { type: 'string' }
+  }
+} as const
+
+export const errorResponses = {
+  '4xx': { $ref: 'ErrorReply#' },
+  '5xx': { $ref: 'ErrorReply#' }
+} as const
+
+export const sessionViewSchema = {
+  type: 'object',
+  required: ['user', 'scope', 'expires_at', 'access_token_expires_at', 'has_refresh_token'],
+  additionalProperties: false,
+  properties: {
+    user: { type: 'object', additionalProperties: true },
+    scope: { type: 'string' },
+    expires_at: { type: 'string', format: 'date-time' },
+    access_token_expires_at: { type: 'string', format: 'date-time' },
+    has_refresh_token: { type: 'boolean' }
+  }
+} as const
+
+export const credentialsSchema = {
+  type: 'object',
+  required: ['username', 'password'],
+  additionalProperties: false,
+  properties: {
+    username: { type: 'string', minLength: 1, maxLength: 256 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+    realm: { type: 'string', minLength: 1, maxLength: 128 }
+  }
+} as const

@@ -1,0 +1,80 @@
+import type { Clock } from '../clock.js'
+import { isWellFormedSessionId, newSessionId, storageKey } from './session-id.js'
+import type { SessionRecord, SessionStore } from './session-store.js'
+
+export interface SessionsOptions {
+  readonly store: SessionStore
+  readonly clock: Clock
+  readonly idleTimeoutMs: number
+  readonly absoluteTimeoutMs: number
+}
+
+export type NewSession = Omit<SessionRecord, 'createdAt' | 'absoluteExpiresAt' | 'lastSeenAt' | 'version'>
+
+export interface Sessions {
+  /** Stores a new session under a fresh random id and returns the id (the cookie value). */
+  create (session: NewSession): Promise<{ id: string, record: SessionRecord }>
+  /** The live session for an id, or undefined; enforces the idle and absolute timeouts and records activity. */
+  load (id: string): Promise<SessionRecord | undefined>
+  /** Reads without recording activity or enforcing timeouts (used by refresh to re-read a record). */
+  peek (id: string): Promise<SessionRecord | undefined>
+  /** Replaces a live session's record. */
+  save (id: string, record: SessionRecord): Promise<void>
+  destroy (id: string): Promise<void>
+}
+
+/**
+ * Activity is written back at most this often per session, so a busy session does not cost a store write on
+ * every request; the idle timeout is therefore exact to within this much.
+ */
+const TOUCH_INTERVAL_CAP_MS = 60_000
+
+/** Session lifecycle on top of any SessionStore: ids, hashed keys, idle and absolute timeouts. */
+export function createSessions (options: SessionsOptions): Sessions {
+  const { store, clock, idleTimeoutMs, absoluteTimeoutMs } = options
+  const touchIntervalMs = Math.min(TOUCH_INTERVAL_CAP_MS, Math.floor(idleTimeoutMs / 10))
+
+  const ttlFor = (record: SessionRecord, now: number): number =>
+    Math.max(1, Math.min(record.absoluteExpiresAt, now + idleTimeoutMs) - now)
+
+  return {
+    async create (session) {
+      const now = clock.now()
+      const id = newSessionId()
+      const record: SessionRecord = { ...session, createdAt: now, absoluteExpiresAt: now + absoluteTimeoutMs, lastSeenAt: now, version: 0 }
+      await store.set(storageKey(id), record, ttlFor(record, now))
+      return { id, record }
+    },
+
+    async load (id) {
+      if (!isWellFormedSessionId(id)) return undefined
+      const key = storageKey(id)
+      const record = await store.get(key)
+      if (record === undefined) return undefined
+      const now = clock.now()
+      if (now >= record.absoluteExpiresAt || now - record.lastSeenAt >= idleTimeoutMs) {
+        await store.delete(key)
+        return undefined
+      }
+      if (now - record.lastSeenAt >= touchIntervalMs) {
+        const touched = { ...record, lastSeenAt: now }
+        await store.touch(key, now, ttlFor(touched, now))
+        return touched
+      }
+      return record
+    },
+
+    async peek (id) {
+      return isWellFormedSessionId(id) ? await store.get(storageKey(id)) : undefined
+    },
+
+    async save (id, record) {
+      const now = clock.now()
+      await store.set(storageKey(id), record, ttlFor(record, now))
+    },
+
+    async destroy (id) {
+      if (isWellFormedSessionId(id)) await store.delete(storageKey(id))
+    }
+  }
+}
