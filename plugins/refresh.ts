@@ -138,7 +138,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     if (err.status === 429) {
       const until = now + (err.retryAfter ?? 1) * 1000
       noteRateLimit(sessionId, err, until)
-      await saveIfLive(sessionId, { ...current, lastRefreshAt: now, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
+      await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
       log.warn({ event: 'refresh', outcome: 'rate_limited', retryAfter: err.retryAfter }, 'identity provider rate limited a refresh')
       return deferred('refresh_rate_limited', until, err)
     }
@@ -148,7 +148,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       log.warn({ event: 'refresh', outcome: 'transient', idp: err.toJSON() }, 'refresh failed; the session is kept')
     }
     const until = now + TRANSIENT_BACKOFF_MS
-    await saveIfLive(sessionId, { ...current, lastRefreshAt: now, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
+    await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
     return deferred('idp_unavailable', until, err)
   }
 

@@ -21,7 +21,7 @@ export interface SessionRecord {
   readonly lastSeenAt: number
   /** Incremented on every token rotation. */
   readonly version: number
-  /** When the last refresh was attempted, epoch ms. */
+  /** When the last successful refresh happened, epoch ms (REFRESH_MIN_INTERVAL counts from here). */
   readonly lastRefreshAt?: number
   /** No refresh before this time, epoch ms (set after an IdP 429 or a transient failure). */
   readonly refreshNotBefore?: number
