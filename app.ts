@@ -4,10 +4,13 @@ import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
+import csrfPlugin from './plugins/csrf.js'
 import errorHandlerPlugin from './plugins/error-handler.js'
 import refreshPlugin from './plugins/refresh.js'
 import sessionCookiePlugin from './plugins/session-cookie.js'
 import sessionsPlugin from './plugins/sessions.js'
+import healthRoutes from './routes/health.js'
+import apiProxyRoutes from './routes/api-proxy.js'
 import { errorReply } from './routes/schemas.js'
 import sessionRoutes from './routes/session.js'
 
@@ -33,11 +36,14 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
 
   app.register(configPlugin, { config })
   app.register(errorHandlerPlugin)
+  app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore })
   app.register(sessionCookiePlugin)
   app.register(authPlugin, { clock, fetch: deps.fetch })
   app.register(refreshPlugin, { clock })
 
+  app.register(healthRoutes)
   app.register(sessionRoutes)
+  app.register(apiProxyRoutes)
   return app
 }

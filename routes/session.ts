@@ -20,6 +20,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
   })
 
   fastify.post<{ Body: Credentials }>('/session', {
+    onRequest: fastify.verifyCsrf,
     bodyLimit: LOGIN_BODY_LIMIT,
     schema: { body: credentialsSchema, response: { 200: sessionViewSchema, ...errorResponses } }
   }, async (request, reply) => {
@@ -36,6 +37,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
   })
 
   fastify.delete('/session', {
+    onRequest: fastify.verifyCsrf,
     schema: { response: { 204: { type: 'null' }, ...errorResponses } }
   }, async (request, reply) => {
     await fastify.auth.logout(request, reply)

@@ -1,0 +1,88 @@
+/**
+ * The demo stack: a local Auth0-compatible IdP with demo users, an echo API, and the gateway in front of it on its
+ * embedded defaults (memory store), all on 127.0.0.1. Used by `npm run demo` and by tests that need the whole thing.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../app.js'
+import { loadConfig, type Env } from '../fastify.config.js'
+import { startIdp, type IdpOptions, type RunningIdp } from '../idp/app.js'
+import { startEchoApi, type RunningEchoApi } from './echo-api.js'
+
+export const DEMO_HOST = '127.0.0.1'
+export const DEMO_CLIENT_ID = 'demo-gateway'
+export const DEMO_CLIENT_SECRET = 'demo-gateway-secret-0123456789abcdefghijklmnop'
+export const DEMO_USERS = [
+  { username: 'alice@example.com', password: 'alice-password-1', note: '' },
+  { username: 'carol@example.com', password: 'carol-password-1', note: 'blocked: shows access_denied' },
+  { username: 'bob@corp.example', password: 'bob-password-1', note: 'realm "employees"' }
+] as const
+
+export interface DemoStackOptions {
+  /** Gateway port (0 = any free port). */
+  port?: number
+  idpPort?: number
+  apiPort?: number
+  /** Lifetime of the IdP's access tokens, seconds. */
+  accessTokenTtlSec?: number
+  /** Gateway variables on top of the demo defaults (the environment, for `npm run demo`). */
+  env?: Env
+  idp?: IdpOptions
+  /** Called with the gateway before it listens (extra routes or hooks). */
+  beforeListen?: (gateway: FastifyInstance) => void | Promise<void>
+  logStream?: NodeJS.WritableStream
+}
+
+export interface DemoStack {
+  gateway: FastifyInstance
+  idp: RunningIdp
+  api: RunningEchoApi
+  /** The gateway's origin, e.g. http://127.0.0.1:3000. */
+  url: string
+  close (): Promise<void>
+}
+
+/** The gateway's demo configuration: the demo client at the local IdP, the echo API behind /api. */
+export function demoEnv (idpUrl: string, apiUrl: string, port: number, env: Env = {}): Env {
+  return {
+    AUTH0_DOMAIN: idpUrl,
+    AUTH0_CLIENT_ID: DEMO_CLIENT_ID,
+    AUTH0_CLIENT_SECRET: DEMO_CLIENT_SECRET,
+    AUTH0_REALMS: 'Username-Password-Authentication,employees',
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    UPSTREAMS: `/api=${apiUrl}`,
+    LOG_LEVEL: 'info',
+    // What the caller sets wins: demo mode is a set of defaults, not a lock.
+    ...env,
+    HOST: DEMO_HOST,
+    PORT: String(port)
+  }
+}
+
+export async function startDemoStack (options: DemoStackOptions = {}): Promise<DemoStack> {
+  const idp = await startIdp({ host: DEMO_HOST, port: options.idpPort ?? 0, testApi: true, accessTokenTtlSec: options.accessTokenTtlSec ?? 300, ...options.idp })
+  const api = await startEchoApi({ host: DEMO_HOST, port: options.apiPort ?? 0 }).catch(async (err: unknown) => {
+    await idp.close()
+    throw err
+  })
+  let gateway: FastifyInstance | undefined
+  try {
+    const config = loadConfig(demoEnv(idp.url, api.url, options.port ?? 0, options.env))
+    gateway = buildApp({ config, ...(options.logStream === undefined ? {} : { logStream: options.logStream }) })
+    await options.beforeListen?.(gateway)
+    await gateway.listen({ host: DEMO_HOST, port: config.server.port })
+  } catch (err) {
+    await Promise.allSettled([gateway?.close(), api.close(), idp.close()])
+    throw err
+  }
+  const address = gateway.server.address()
+  const port = address !== null && typeof address === 'object' ? address.port : 0
+  const running = gateway
+  return {
+    gateway,
+    idp,
+    api,
+    url: `http://${DEMO_HOST}:${port}`,
+    async close () { await Promise.allSettled([running.close(), api.close(), idp.close()]) }
+  }
+}
