@@ -30,7 +30,7 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
     get size () { return cache.size },
     async get (key) { return cache.get(key) },
     async set (key, record, ttlMs) {
-      cache.set(key, Object.freeze(structuredClone(record)), { ttl: ttlMs })
+      cache.set(key, deepFreeze(structuredClone(record)), { ttl: ttlMs })
     },
     async touch (key, lastSeenAt, ttlMs) {
       const record = cache.get(key)
@@ -39,4 +39,13 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
     async delete (key) { cache.delete(key) },
     async close () { cache.clear() }
   }
+}
+
+/** Freezes nested objects too (user claims), so a record read back cannot be changed in place. */
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
 }

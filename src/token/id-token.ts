@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose'
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose'
 import type { Clock } from '../clock.js'
 
 export interface IdTokenVerifierOptions {
@@ -35,6 +35,8 @@ export class IdTokenError extends Error {
 /** A JWKS refetch for an unknown kid happens at most this often. */
 const JWKS_COOLDOWN_MS = 30_000
 const JWKS_MAX_AGE_MS = 10 * 60_000
+/** Bound on the kids remembered for the per-kid refetch cooldown. */
+const MAX_RETRIED_KIDS = 100
 
 /** Failures that mean "this token is bad"; anything else (JWKS unreachable, timed out, not JSON) means "the IdP is down". */
 const VERIFICATION_FAILURES = [
@@ -66,7 +68,24 @@ export function createIdTokenVerifier (options: IdTokenVerifierOptions): IdToken
         return response
       }
     })
-    verifyJwt = async (token, verifyOptions) => await jwtVerify(token, jwks, verifyOptions)
+    // jose refetches for an unknown kid only when its cooldown (wall clock, since the last fetch) has passed, which
+    // refuses every login right after a key rotation. Refetch once per new kid as well, with its own cooldown.
+    const retriedKids = new Map<string, number>()
+    verifyJwt = async (token, verifyOptions) => {
+      try {
+        return await jwtVerify(token, jwks, verifyOptions)
+      } catch (err) {
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
+        const kid = decodeProtectedHeader(token).kid ?? ''
+        const now = clock.now()
+        const last = retriedKids.get(kid)
+        if (last !== undefined && now - last < JWKS_COOLDOWN_MS) throw err
+        if (retriedKids.size >= MAX_RETRIED_KIDS) retriedKids.clear()
+        retriedKids.set(kid, now)
+        await jwks.reload()
+        return await jwtVerify(token, jwks, verifyOptions)
+      }
+    }
   }
 
   return {
