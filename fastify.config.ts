@@ -277,7 +277,11 @@ function deepFreeze<T> (value: T): T {
   return value
 }
 
-/** Log paths that may carry secrets; a backstop, since nothing secret is passed to a log call on purpose. */
+/**
+ * Log paths that may carry secrets: a backstop, since nothing secret is passed to a log call on purpose (a test
+ * captures a whole session's logs and finds none). Explicit paths only: wildcard paths made pino check every key of
+ * every line, about 20 µs per request at info level in the benchmark.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -289,18 +293,7 @@ export const REDACT_PATHS = [
   'body.refresh_token',
   'body.otp',
   'body.recovery_code',
-  'body.binding_code',
-  '*.access_token',
-  '*.refresh_token',
-  '*.id_token',
-  '*.client_secret',
-  '*.client_assertion',
-  '*.mfa_token',
-  '*.password',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.idToken',
-  '*.sessionId'
+  'body.binding_code'
 ]
 
 /** Request lines log the path, never the query string (it may carry codes or tokens in some clients). */

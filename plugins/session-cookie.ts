@@ -1,4 +1,5 @@
 import cookie from '@fastify/cookie'
+import { LRUCache } from 'lru-cache'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
@@ -12,6 +13,9 @@ declare module 'fastify' {
     clearSessionCookie (): FastifyReply
   }
 }
+
+/** How many verified cookie values are remembered (about 200 bytes each). */
+const VERIFIED_COOKIE_CACHE_SIZE = 10_000
 
 /**
  * The session cookie: HttpOnly, Secure, SameSite, Path=/, no Domain (so `__Host-` holds), value = the signed opaque
@@ -27,12 +31,21 @@ async function sessionCookiePlugin (fastify: FastifyInstance): Promise<void> {
     path: '/'
   } as const
 
+  // Checking a signature (HMAC-SHA256) on every proxied request was a measurable share of the gateway's cost. A cookie
+  // value verified once verifies the same way again, so verified values are remembered (exact match; only valid ones,
+  // so unsigned garbage cannot fill the cache; bounded, so it cannot grow without limit).
+  const verified = new LRUCache<string, { id: string, renew: boolean }>({ max: VERIFIED_COOKIE_CACHE_SIZE })
+
   fastify.decorateRequest('readSessionCookie', function (this: FastifyRequest) {
     const raw = this.cookies[settings.name]
     if (raw === undefined || raw === '') return undefined
+    const known = verified.get(raw)
+    if (known !== undefined) return known
     const result = this.unsignCookie(raw)
     if (!result.valid || result.value === null) return undefined
-    return { id: result.value, renew: result.renew }
+    const cookie = { id: result.value, renew: result.renew }
+    verified.set(raw, cookie)
+    return cookie
   })
 
   fastify.decorateReply('setSessionCookie', function (this: FastifyReply, id: string) {

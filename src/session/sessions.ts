@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
 import { isWellFormedSessionId, newSessionId, storageKey } from './session-id.js'
 import type { SessionRecord, SessionStore } from './session-store.js'
@@ -28,11 +29,23 @@ export interface Sessions {
  * every request; the idle timeout is therefore exact to within this much.
  */
 const TOUCH_INTERVAL_CAP_MS = 60_000
+const STORAGE_KEY_CACHE_SIZE = 10_000
 
 /** Session lifecycle on top of any SessionStore: ids, hashed keys, idle and absolute timeouts. */
 export function createSessions (options: SessionsOptions): Sessions {
   const { store, clock, idleTimeoutMs, absoluteTimeoutMs } = options
   const touchIntervalMs = Math.min(TOUCH_INTERVAL_CAP_MS, Math.floor(idleTimeoutMs / 10))
+
+  // Every request needs its session's storage key; hashing once per session rather than once per request.
+  const keys = new LRUCache<string, string>({ max: STORAGE_KEY_CACHE_SIZE })
+  const keyOf = (id: string): string => {
+    let key = keys.get(id)
+    if (key === undefined) {
+      key = storageKey(id)
+      keys.set(id, key)
+    }
+    return key
+  }
 
   const ttlFor = (record: SessionRecord, now: number): number =>
     Math.max(1, Math.min(record.absoluteExpiresAt, now + idleTimeoutMs) - now)
@@ -42,13 +55,13 @@ export function createSessions (options: SessionsOptions): Sessions {
       const now = clock.now()
       const id = newSessionId()
       const record: SessionRecord = { ...session, createdAt: now, absoluteExpiresAt: now + absoluteTimeoutMs, lastSeenAt: now, version: 0 }
-      await store.set(storageKey(id), record, ttlFor(record, now))
+      await store.set(keyOf(id), record, ttlFor(record, now))
       return { id, record }
     },
 
     async load (id) {
       if (!isWellFormedSessionId(id)) return undefined
-      const key = storageKey(id)
+      const key = keyOf(id)
       const record = await store.get(key)
       if (record === undefined) return undefined
       const now = clock.now()
@@ -65,16 +78,16 @@ export function createSessions (options: SessionsOptions): Sessions {
     },
 
     async peek (id) {
-      return isWellFormedSessionId(id) ? await store.get(storageKey(id)) : undefined
+      return isWellFormedSessionId(id) ? await store.get(keyOf(id)) : undefined
     },
 
     async save (id, record) {
       const now = clock.now()
-      await store.set(storageKey(id), record, ttlFor(record, now))
+      await store.set(keyOf(id), record, ttlFor(record, now))
     },
 
     async destroy (id) {
-      if (isWellFormedSessionId(id)) await store.delete(storageKey(id))
+      if (isWellFormedSessionId(id)) await store.delete(keyOf(id))
     }
   }
 }
