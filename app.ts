@@ -2,16 +2,23 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { serverOptions, type AppConfig } from './fastify.config.js'
 import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
+import { ConfigError } from './src/errors.js'
+import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
+import adminPlugin from './plugins/admin.js'
+import lifecyclePlugin from './plugins/lifecycle.js'
+import metricsPlugin from './plugins/metrics.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import csrfPlugin from './plugins/csrf.js'
-import errorHandlerPlugin from './plugins/error-handler.js'
+import loginThrottlePlugin from './plugins/login-throttle.js'
+import errorHandlerPlugin, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
 import refreshPlugin from './plugins/refresh.js'
 import sessionCookiePlugin from './plugins/session-cookie.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthRoutes from './routes/health.js'
 import apiProxyRoutes from './routes/api-proxy.js'
 import { errorReply } from './routes/schemas.js'
+import mfaRoutes from './routes/mfa.js'
 import sessionRoutes from './routes/session.js'
 
 /** Seams for tests and embedding: everything stateful or time-dependent can be injected. */
@@ -31,7 +38,10 @@ export interface BuildAppOptions {
 /** Builds the gateway (not listening). The one place that knows the plugin order. */
 export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): FastifyInstance {
   const clock = deps.clock ?? systemClock
-  const app = Fastify(serverOptions(config, logStream))
+  if (config.idp.tokenUrl === '') throw new ConfigError('OIDC_ISSUER: the endpoints come from discovery; pass the configuration through `await resolveEndpoints(config)` (src/oidc/discovery.ts) before buildApp')
+  const metrics = createMetrics()
+  // Errors met before routing, and requests Node's parser refuses, get the one error shape too (issue #10).
+  const app = Fastify({ ...serverOptions(config, logStream), frameworkErrors, clientErrorHandler })
   app.addSchema(errorReply)
 
   app.register(configPlugin, { config })
@@ -39,8 +49,13 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore })
   app.register(sessionCookiePlugin)
-  app.register(authPlugin, { clock, fetch: deps.fetch })
+  app.register(authPlugin, { clock, fetch: metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp)) })
   app.register(refreshPlugin, { clock })
+  app.register(loginThrottlePlugin, { clock })
+  app.register(mfaRoutes, { clock, fetch: deps.fetch })
+  app.register(metricsPlugin, { metrics })
+  app.register(adminPlugin)
+  app.register(lifecyclePlugin)
 
   app.register(healthRoutes)
   app.register(sessionRoutes)

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
+import { decodeEncryptionKey } from './src/crypto/sealer.js'
 
 export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
 export type AssertionAlg = 'RS256' | 'RS384' | 'PS256'
@@ -28,8 +29,17 @@ export interface AppConfig {
     /** false, or the addresses/CIDRs of proxies whose X-Forwarded-* headers are believed. */
     readonly trustProxy: false | readonly string[]
     readonly logLevel: LogLevel
+    /** ADMIN_PORT: the admin server (/metrics) port on HOST; 0 = any free port; undefined = off. */
+    readonly adminPort: number | undefined
+    /** SHUTDOWN_TIMEOUT: how long in-flight requests and refreshes get to finish after SIGTERM/SIGINT, ms. */
+    readonly shutdownTimeoutMs: number
   }
   readonly idp: {
+    /** `auth0` (AUTH0_DOMAIN, fixed Auth0 paths) or `oidc` (OIDC_ISSUER; endpoints from discovery, see src/oidc/discovery.ts). */
+    readonly provider: 'auth0' | 'oidc'
+    /** Auth0-only extras: password-realm, auth0-forwarded-for, the MFA API. Always on with auth0; OIDC_AUTH0_EXTENSIONS=on with oidc. */
+    readonly auth0Extensions: boolean
+    /** With oidc, OIDC_ISSUER until discovery replaces it with the document's `issuer`; the endpoints below are '' until then. */
     readonly issuer: string
     readonly tokenUrl: string
     readonly revokeUrl: string
@@ -72,18 +82,65 @@ export interface AppConfig {
     readonly headerName: string
     readonly allowedOrigins: readonly string[]
   }
+  /** Where sessions live (SESSION_STORE) and how they are sealed at rest. */
+  readonly store: StoreConfig
+  /** Login throttling and native-client sessions. */
+  readonly login: LoginConfig
+}
+
+/** A fixed-window limit: at most `max` requests per `windowMs`. */
+export interface RateLimitSetting {
+  readonly max: number
+  readonly windowMs: number
+}
+
+export interface LoginConfig {
+  /** LOGIN_RATE_LIMIT_IP: POST /session per client IP. */
+  readonly perIp: RateLimitSetting | undefined
+  /** LOGIN_RATE_LIMIT_IP_USER: POST /session per (client IP, normalised username). */
+  readonly perIpUser: RateLimitSetting | undefined
+  /** LOGIN_RATE_LIMIT_USER: POST /session per normalised username, across IPs. */
+  readonly perUser: RateLimitSetting | undefined
+  /** LOGIN_RATE_LIMIT_MFA: POST /session/mfa per (client IP, pending login). */
+  readonly perMfaLogin: RateLimitSetting | undefined
+  /** ALLOW_HEADER_SESSIONS: POST /session may ask for `session_transport: "header"`. */
+  readonly headerSessions: boolean
+}
+
+export interface RedisConfig {
+  /** REDIS_URL: redis[s]://[[user]:password@]host[:port][/db]; with Sentinel or Cluster, only credentials, db and TLS are taken from it. */
+  readonly url: string | undefined
+  /** REDIS_KEY_PREFIX, default `bff:`. */
+  readonly keyPrefix: string
+  /** REDIS_TIMEOUT: connect and per-command timeout, ms. */
+  readonly timeoutMs: number
+  /** REDIS_SENTINELS (host:port list) and REDIS_SENTINEL_MASTER: connect through Sentinel. */
+  readonly sentinels: ReadonlyArray<{ readonly host: string, readonly port: number }>
+  readonly sentinelMaster: string | undefined
+  /** REDIS_CLUSTER_NODES (host:port list): connect to a Redis Cluster. */
+  readonly clusterNodes: ReadonlyArray<{ readonly host: string, readonly port: number }>
+}
+
+export interface StoreConfig {
+  readonly kind: 'memory' | 'redis'
+  readonly redis: RedisConfig | undefined
+  /** SESSION_ENCRYPTION_KEY entries (base64url, 32 bytes each), newest first: the first seals, all open. */
+  readonly encryptionKeys: readonly string[]
 }
 
 export type Env = Record<string, string | undefined>
 
 const DEFAULT_SCOPE = 'openid profile email offline_access'
-const REQUIRED = ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'SESSION_SECRET'] as const
+const REQUIRED = ['AUTH0_CLIENT_ID', 'SESSION_SECRET'] as const
 const MIN_SECRET_LENGTH = 32
 
 /** Reads and validates the environment. Throws ConfigError naming the variable at fault. */
 export function loadConfig (env: Env = process.env): AppConfig {
   const read = reader(env)
   const missing: string[] = REQUIRED.filter(name => read.optional(name) === undefined)
+  const oidcIssuer = read.optional('OIDC_ISSUER')
+  if (oidcIssuer === undefined && read.optional('AUTH0_DOMAIN') === undefined) missing.unshift('AUTH0_DOMAIN') // or OIDC_ISSUER for any other OpenID provider
+  if (oidcIssuer !== undefined && read.optional('AUTH0_DOMAIN') !== undefined) throw new ConfigError('AUTH0_DOMAIN and OIDC_ISSUER: set one or the other')
   const authMethod = read.oneOf('AUTH0_CLIENT_AUTH_METHOD', ['client_secret_post', 'client_secret_basic', 'private_key_jwt'], 'client_secret_post')
   const idTokenAlg = read.oneOf('AUTH0_ID_TOKEN_SIGNING_ALG', ['RS256', 'HS256'], 'RS256')
   const clientSecret = read.optional('AUTH0_CLIENT_SECRET')
@@ -93,7 +150,9 @@ export function loadConfig (env: Env = process.env): AppConfig {
     throw new ConfigError(`Missing configuration: ${missing.join(', ')}. Set ${missing.length > 1 ? 'them' : 'it'} in the environment (see README "Configuration"), or run \`npm run demo\` to try the gateway against a local IdP.`)
   }
 
-  const origin = parseDomain(read.required('AUTH0_DOMAIN'))
+  const provider = oidcIssuer === undefined ? 'auth0' : 'oidc'
+  const origin = oidcIssuer === undefined ? parseDomain(read.required('AUTH0_DOMAIN')) : ''
+  const auth0Extensions = provider === 'auth0' || read.oneOf('OIDC_AUTH0_EXTENSIONS', ['on', 'off'], 'off', value => value.toLowerCase()) === 'on'
   const secrets = read.list('SESSION_SECRET')
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`SESSION_SECRET: every secret must be at least ${MIN_SECRET_LENGTH} characters (got one of ${secret.length})`)
@@ -104,20 +163,26 @@ export function loadConfig (env: Env = process.env): AppConfig {
   const absoluteTimeoutMs = read.duration('SESSION_ABSOLUTE_TIMEOUT', '12h')
   if (idleTimeoutMs > absoluteTimeoutMs) throw new ConfigError('SESSION_IDLE_TIMEOUT: must not be longer than SESSION_ABSOLUTE_TIMEOUT')
   const realm = read.optional('AUTH0_REALM')
+  if (!auth0Extensions && (realm !== undefined || read.optional('AUTH0_REALMS') !== undefined)) {
+    throw new ConfigError('AUTH0_REALM / AUTH0_REALMS: the password-realm grant is an Auth0 extension; with OIDC_ISSUER set OIDC_AUTH0_EXTENSIONS=on to use it')
+  }
+  const adminPort = read.optional('ADMIN_PORT')?.toLowerCase() === 'off' ? undefined : read.integer('ADMIN_PORT', 9091, 0, 65_535)
 
   const config: AppConfig = {
     server: {
       host: read.optional('HOST') ?? '127.0.0.1',
       port: read.integer('PORT', 3000, 0, 65_535),
       trustProxy: parseTrustProxy(read.optional('TRUST_PROXY')),
-      logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info')
+      logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+      adminPort,
+      shutdownTimeoutMs: read.duration('SHUTDOWN_TIMEOUT', '10s')
     },
     idp: {
-      issuer: `${origin}/`,
-      tokenUrl: `${origin}/oauth/token`,
-      revokeUrl: `${origin}/oauth/revoke`,
-      userinfoUrl: `${origin}/userinfo`,
-      jwksUrl: `${origin}/.well-known/jwks.json`,
+      provider,
+      auth0Extensions,
+      ...(oidcIssuer === undefined
+        ? { issuer: `${origin}/`, tokenUrl: `${origin}/oauth/token`, revokeUrl: `${origin}/oauth/revoke`, userinfoUrl: `${origin}/userinfo`, jwksUrl: `${origin}/.well-known/jwks.json` }
+        : { issuer: parseIssuer(oidcIssuer), tokenUrl: '', revokeUrl: '', userinfoUrl: '', jwksUrl: '' }),
       clientId: read.required('AUTH0_CLIENT_ID'),
       clientSecret,
       authMethod,
@@ -154,6 +219,14 @@ export function loadConfig (env: Env = process.env): AppConfig {
     csrf: {
       headerName: (read.optional('CSRF_HEADER') ?? 'x-csrf').toLowerCase(),
       allowedOrigins: read.list('ALLOWED_ORIGINS').map(value => parseOrigin('ALLOWED_ORIGINS', value))
+    },
+    store: parseStore(read),
+    login: {
+      perIp: parseRateLimit(read, 'LOGIN_RATE_LIMIT_IP', '100/1m'),
+      perIpUser: parseRateLimit(read, 'LOGIN_RATE_LIMIT_IP_USER', '10/1m'),
+      perUser: parseRateLimit(read, 'LOGIN_RATE_LIMIT_USER', '20/1m'),
+      perMfaLogin: parseRateLimit(read, 'LOGIN_RATE_LIMIT_MFA', '30/1m'),
+      headerSessions: read.oneOf('ALLOW_HEADER_SESSIONS', ['true', 'false'], 'false', parseFlag) === 'true'
     }
   }
   return deepFreeze(config)
@@ -198,6 +271,77 @@ function reader (env: Env) {
   }
 }
 
+/** `N/window` (e.g. `100/1m`, `10/30s`), or `off`. */
+function parseRateLimit (read: ReturnType<typeof reader>, name: string, fallback: string): RateLimitSetting | undefined {
+  const value = read.optional(name) ?? fallback
+  if (value.toLowerCase() === 'off') return undefined
+  const match = /^(\d+)\s*\/\s*(\S+)$/.exec(value)
+  const max = Number(match?.[1])
+  const windowMs = parseDuration(match?.[2] ?? '')
+  if (match === null || !Number.isInteger(max) || max < 1 || max > 1_000_000 || windowMs === undefined || windowMs < 1000) {
+    throw new ConfigError(`${name}: expected N/window such as 100/1m or 10/30s (at least one request per at least one second), or off, got "${value}"`)
+  }
+  return { max, windowMs }
+}
+
+function parseFlag (value: string): string {
+  const lower = value.toLowerCase()
+  if (['true', 'on', '1', 'yes'].includes(lower)) return 'true'
+  if (['false', 'off', '0', 'no'].includes(lower)) return 'false'
+  return lower
+}
+
+/** SESSION_STORE and what it needs: in redis mode a Redis location and at least one encryption key. */
+function parseStore (read: ReturnType<typeof reader>): StoreConfig {
+  const kind = read.oneOf('SESSION_STORE', ['memory', 'redis'], 'memory', value => value.toLowerCase())
+  const encryptionKeys = read.list('SESSION_ENCRYPTION_KEY').map((text, index) => {
+    const key = decodeEncryptionKey(text)
+    if (typeof key === 'string') throw new ConfigError(`SESSION_ENCRYPTION_KEY: entry ${index + 1}: ${key}; each entry is 32 random bytes in base64 or base64url`)
+    return key.toString('base64url')
+  })
+  if (kind === 'memory') return { kind, redis: undefined, encryptionKeys }
+  if (encryptionKeys.length === 0) {
+    throw new ConfigError('SESSION_ENCRYPTION_KEY: required when SESSION_STORE=redis, so tokens are encrypted at rest; generate one with `node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"`')
+  }
+  const url = read.optional('REDIS_URL')
+  if (url !== undefined) {
+    let parsed: URL | undefined
+    try { parsed = new URL(url) } catch {}
+    if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || !/^\/?\d*$/.test(parsed.pathname)) {
+      throw new ConfigError('REDIS_URL: expected redis://[[user]:password@]host[:port][/db] or rediss://… (the URL is not shown: it may hold a password)')
+    }
+  }
+  const sentinels = parseHostPorts(read, 'REDIS_SENTINELS', 26_379)
+  const sentinelMaster = read.optional('REDIS_SENTINEL_MASTER')
+  const clusterNodes = parseHostPorts(read, 'REDIS_CLUSTER_NODES', 6379)
+  if (sentinels.length > 0 && clusterNodes.length > 0) throw new ConfigError('REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one or the other')
+  if (sentinels.length > 0 && sentinelMaster === undefined) throw new ConfigError('REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (the name Sentinel monitors, e.g. mymaster)')
+  if (url === undefined && sentinels.length === 0 && clusterNodes.length === 0) {
+    throw new ConfigError('REDIS_URL: required when SESSION_STORE=redis (or REDIS_SENTINELS / REDIS_CLUSTER_NODES)')
+  }
+  return {
+    kind,
+    encryptionKeys,
+    redis: {
+      url,
+      keyPrefix: read.optional('REDIS_KEY_PREFIX') ?? 'bff:',
+      timeoutMs: read.duration('REDIS_TIMEOUT', '1s'),
+      sentinels,
+      sentinelMaster,
+      clusterNodes
+    }
+  }
+}
+
+function parseHostPorts (read: ReturnType<typeof reader>, name: string, defaultPort: number): Array<{ host: string, port: number }> {
+  return read.list(name).map(entry => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(entry)
+    const port = match?.[2] === undefined ? defaultPort : Number(match[2])
+    if (match?.[1] === undefined || port < 1 || port > 65_535) throw new ConfigError(`${name}: expected host:port pairs separated by commas, got "${entry}"`)
+    return { host: match[1].replace(/^\[|\]$/g, ''), port }
+  })
+}
+
 /** `tenant.auth0.com` or a full URL such as `http://127.0.0.1:4010` → its origin, without a trailing slash. */
 function parseDomain (value: string): string {
   const withScheme = /^[a-z]+:\/\//i.test(value) ? value : `https://${value}`
@@ -211,6 +355,16 @@ function parseDomain (value: string): string {
     throw new ConfigError(`AUTH0_DOMAIN: expected a host or an http(s) origin without a path, got "${value}"`)
   }
   return url.origin
+}
+
+/** OIDC_ISSUER: an http(s) URL, path allowed (`https://kc.example.com/realms/demo`, `https://org.okta.com/oauth2/default`). */
+function parseIssuer (value: string): string {
+  let url: URL | undefined
+  try { url = new URL(value) } catch {}
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`OIDC_ISSUER: expected the issuer URL, e.g. https://keycloak.example.com/realms/demo, got "${value}"`)
+  }
+  return value
 }
 
 function parseOrigin (name: string, value: string): string {

@@ -18,7 +18,8 @@ try {
     idpPort: port('DEMO_IDP_PORT', 4010),
     apiPort: port('DEMO_API_PORT', 8081),
     accessTokenTtlSec: port('DEMO_ACCESS_TOKEN_TTL', 300),
-    env: process.env
+    env: { ADMIN_PORT: '9091', ...process.env },
+    demoPage: true
   })
 } catch (err) {
   const reason = err instanceof ConfigError ? err.message : err instanceof Error && 'code' in err && err.code === 'EADDRINUSE' ? `${err.message} (set PORT, DEMO_IDP_PORT or DEMO_API_PORT)` : undefined
@@ -26,14 +27,16 @@ try {
   process.stderr.write(`demo: ${reason}\n`)
   process.exit(1)
 }
-const { url, idp, api } = stack
+const { url, idp, api, gateway } = stack
+const admin = await gateway.adminServer.started().catch(() => undefined)
 
 process.stdout.write(`
 bff-token-gateway demo
+  demo page  ${url}/   (open it in a browser: sign in, call the API, watch the token refresh)
   gateway    ${url}
   local IdP  ${idp.url}   (Auth0-compatible; test API under ${idp.url}/__idp/)
   echo API   ${api.url}   (behind ${url}/api)
-
+${admin === undefined ? '' : `  metrics    http://${admin.address}:${admin.port}/metrics   (admin port, Prometheus text)\n`}
 Demo users (realm Username-Password-Authentication unless noted):
 ${DEMO_USERS.map(user => `  ${user.username.padEnd(18)} / ${user.password}${user.note === '' ? '' : `   (${user.note})`}`).join('\n')}
 

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../app.js'
 import { loadConfig, type Env } from '../fastify.config.js'
 import { startIdp, type IdpOptions, type RunningIdp } from '../idp/app.js'
+import demoPageRoutes from '../routes/demo-page.js'
 import { startEchoApi, type RunningEchoApi } from './echo-api.js'
 
 export const DEMO_HOST = '127.0.0.1'
@@ -28,6 +29,8 @@ export interface DemoStackOptions {
   /** Gateway variables on top of the demo defaults (the environment, for `npm run demo`). */
   env?: Env
   idp?: IdpOptions
+  /** Serve the demo page at `/` (routes/demo-page.ts). Off unless asked for; `npm run demo` turns it on. */
+  demoPage?: boolean
   /** Called with the gateway before it listens (extra routes or hooks). */
   beforeListen?: (gateway: FastifyInstance) => void | Promise<void>
   logStream?: NodeJS.WritableStream
@@ -52,6 +55,8 @@ export function demoEnv (idpUrl: string, apiUrl: string, port: number, env: Env 
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     UPSTREAMS: `/api=${apiUrl}`,
     LOG_LEVEL: 'info',
+    // Any free port, so several stacks (parallel tests) never collide; npm run demo asks for 9091.
+    ADMIN_PORT: '0',
     // What the caller sets wins: demo mode is a set of defaults, not a lock.
     ...env,
     HOST: DEMO_HOST,
@@ -69,6 +74,7 @@ export async function startDemoStack (options: DemoStackOptions = {}): Promise<D
   try {
     const config = loadConfig(demoEnv(idp.url, api.url, options.port ?? 0, options.env))
     gateway = buildApp({ config, ...(options.logStream === undefined ? {} : { logStream: options.logStream }) })
+    if (options.demoPage === true) gateway.register(demoPageRoutes)
     await options.beforeListen?.(gateway)
     await gateway.listen({ host: DEMO_HOST, port: config.server.port })
   } catch (err) {

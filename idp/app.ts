@@ -14,18 +14,20 @@ import { OAuthError, invalidRequest, sendOAuthError } from './errors.js'
 import { createFaultStore } from './faults.js'
 import { createHoldRegistry } from './hold.js'
 import { createKeyStore } from './keys.js'
+import { createBruteForce, createMfaStore } from './mfa.js'
 import { createRateLimiter } from './rate-limit.js'
 import { createRefreshStore } from './refresh-tokens.js'
 import { controlRoutes } from './routes/control.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { revokeRoutes } from './routes/revoke.js'
 import { tokenRoutes } from './routes/token.js'
 import { userinfoRoutes } from './routes/userinfo.js'
 import { discoveryRoutes, jwksRoutes } from './routes/well-known.js'
 import { createTokenMinter } from './tokens.js'
-import type { IdpOptions } from './types.js'
+import type { IdpMessage, IdpOptions } from './types.js'
 import { DEFAULT_REALM } from './types.js'
 
-export type { IdpOptions } from './types.js'
+export type { IdpOptions, IdpMessage } from './types.js'
 export type { IdpControl } from './control.js'
 export type { FaultSpec, Endpoint } from './faults.js'
 export type { RecordedCall, IdpStats } from './call-log.js'
@@ -36,6 +38,10 @@ export const DEFAULT_CLIENTS_FILE = fileURLToPath(new URL('./clients.json', impo
 export const DEFAULT_ACCESS_TOKEN_TTL_SEC = 300
 export const DEFAULT_ID_TOKEN_TTL_SEC = 36_000
 export const DEFAULT_REFRESH_LIFETIME_SEC = 2_592_000
+export const DEFAULT_MFA_TOKEN_TTL_SEC = 600
+export const DEFAULT_MFA_POLL_INTERVAL_SEC = 5
+export const DEFAULT_BRUTE_FORCE_THRESHOLD = 10
+const MAX_MESSAGES = 100
 const DEFAULT_ISSUER = 'http://127.0.0.1/'
 
 export interface Idp extends IdpControl {
@@ -71,6 +77,15 @@ export async function buildIdp (options: IdpOptions = {}): Promise<Idp> {
   const keys = await createKeyStore(options.keySource ?? 'pool')
   const clients = createClientRegistry(options.clients ?? loadClientsFile(DEFAULT_CLIENTS_FILE))
   const rateLimit = options.refreshRateLimit
+  const messages: IdpMessage[] = []
+  // Set once the Fastify app exists: the default sink is its logger.
+  let logMessage: (message: IdpMessage) => void = () => {}
+  const send = (message: IdpMessage): void => {
+    messages.push(message)
+    if (messages.length > MAX_MESSAGES) messages.splice(0, messages.length - MAX_MESSAGES)
+    if (options.onMessage !== undefined) options.onMessage(message)
+    else logMessage(message)
+  }
 
   const ctx: IdpContext = {
     clock,
@@ -78,7 +93,8 @@ export async function buildIdp (options: IdpOptions = {}): Promise<Idp> {
       accessTokenTtlSec: positive('accessTokenTtlSec', options.accessTokenTtlSec, DEFAULT_ACCESS_TOKEN_TTL_SEC),
       idTokenTtlSec: positive('idTokenTtlSec', options.idTokenTtlSec, DEFAULT_ID_TOKEN_TTL_SEC),
       defaultRealm: options.defaultRealm ?? DEFAULT_REALM,
-      defaultAudience: options.defaultAudience
+      defaultAudience: options.defaultAudience,
+      mfaPollIntervalSec: positive('mfa.pollIntervalSec', options.mfa?.pollIntervalSec, DEFAULT_MFA_POLL_INTERVAL_SEC)
     },
     directory: createDirectory(options.users ?? loadDirectoryFile(DEFAULT_USERS_FILE)),
     clients,
@@ -112,10 +128,13 @@ export async function buildIdp (options: IdpOptions = {}): Promise<Idp> {
     holds: createHoldRegistry(),
     log,
     issuer: getIssuer,
-    calls: new WeakMap()
+    calls: new WeakMap(),
+    mfa: createMfaStore({ clock, tokenTtlSec: positive('mfa.tokenTtlSec', options.mfa?.tokenTtlSec, DEFAULT_MFA_TOKEN_TTL_SEC), send }),
+    bruteForce: createBruteForce(positive('bruteForceThreshold', options.bruteForceThreshold, DEFAULT_BRUTE_FORCE_THRESHOLD))
   }
 
   const app = Fastify({ logger: options.logger ?? false })
+  logMessage = message => { app.log.info({ mfa: message.kind, userId: message.userId }, `idp: ${message.text}`) }
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))))
   })
@@ -132,8 +151,9 @@ export async function buildIdp (options: IdpOptions = {}): Promise<Idp> {
   })
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found', error_description: 'Not Found' }))
 
-  const control = createControl(ctx, log)
+  const control = createControl(ctx, log, messages)
   await app.register(tokenRoutes, { ctx })
+  await app.register(mfaRoutes, { ctx })
   await app.register(revokeRoutes, { ctx })
   await app.register(userinfoRoutes, { ctx })
   await app.register(jwksRoutes, { ctx })

@@ -7,6 +7,7 @@ import type { Directory } from './directory.js'
 import type { Endpoint, FaultStore } from './faults.js'
 import type { HoldRegistry } from './hold.js'
 import type { KeyStore } from './keys.js'
+import type { BruteForce, MfaStore } from './mfa.js'
 import type { RateLimiter } from './rate-limit.js'
 import type { RefreshStore } from './refresh-tokens.js'
 import type { IdTokenTamper, TokenMinter } from './tokens.js'
@@ -28,6 +29,8 @@ export interface IdpSettings {
   idTokenTtlSec: number
   defaultRealm: string
   defaultAudience: string | undefined
+  /** Push polls closer together than this answer slow_down, s. */
+  mfaPollIntervalSec: number
 }
 
 /** Everything stateful of one IdP instance. Created in buildIdp, never module-level. */
@@ -46,6 +49,8 @@ export interface IdpContext {
   log: CallLog
   issuer: () => string
   calls: WeakMap<FastifyRequest, CallState>
+  mfa: MfaStore
+  bruteForce: BruteForce
 }
 
 export function callState (ctx: IdpContext, request: FastifyRequest): CallState {

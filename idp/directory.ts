@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { DirectoryFile, RealmRecord, UserRecord } from './types.js'
+import type { AuthenticatorRecord, DirectoryFile, OobChannel, RealmRecord, UserMfa, UserRecord } from './types.js'
 import { isRecord, optionalBoolean, optionalString, requiredString } from './validate.js'
 
 /** A user as the IdP knows it at runtime: the record plus its realm. `blocked` is mutable (control API). */
@@ -54,11 +54,39 @@ export function parseDirectory (input: unknown): DirectoryFile {
       const blocked = optionalBoolean(u, 'blocked', w)
       if (blocked !== undefined) user.blocked = blocked
       if (claims !== undefined) user.claims = claims
+      if (u.mfa !== undefined) user.mfa = parseMfa(u.mfa, `${w}.mfa`)
       return user
     })
     return { name, users }
   })
   return { realms }
+}
+
+const OOB_CHANNELS: readonly OobChannel[] = ['sms', 'voice', 'email', 'auth0']
+
+function parseMfa (input: unknown, where: string): UserMfa {
+  if (!isRecord(input) || !Array.isArray(input.authenticators)) throw new TypeError(`${where}: expected { required, authenticators: [...] }`)
+  const authenticators = input.authenticators.map((a: unknown, i): AuthenticatorRecord => {
+    const w = `${where}.authenticators[${i}]`
+    if (!isRecord(a)) throw new TypeError(`${w}: expected an object`)
+    const type = requiredString(a, 'authenticator_type', w)
+    if (type !== 'otp' && type !== 'oob' && type !== 'recovery-code') throw new TypeError(`${w}: authenticator_type must be otp, oob or recovery-code`)
+    const record: AuthenticatorRecord = { id: requiredString(a, 'id', w), authenticator_type: type }
+    const channel = optionalString(a, 'oob_channel', w)
+    if (type === 'oob') {
+      const found = OOB_CHANNELS.find(c => c === channel)
+      if (found === undefined) throw new TypeError(`${w}: oob_channel must be one of ${OOB_CHANNELS.join(', ')}`)
+      record.oob_channel = found
+    }
+    const name = optionalString(a, 'name', w)
+    if (name !== undefined) record.name = name
+    const active = optionalBoolean(a, 'active', w)
+    if (active !== undefined) record.active = active
+    if (type === 'otp') record.secret = requiredString(a, 'secret', w)
+    if (type === 'recovery-code') record.code = requiredString(a, 'code', w)
+    return record
+  })
+  return { required: optionalBoolean(input, 'required', where) ?? true, authenticators }
 }
 
 export function loadDirectoryFile (path: string): DirectoryFile {
@@ -75,6 +103,8 @@ export function createDirectory (file: DirectoryFile): Directory {
       // Copy so that blocking a user never mutates the caller's object.
       const user: DirectoryUser = {
         ...record,
+        // Authenticators are mutable (recovery codes rotate on use): copy them too.
+        ...(record.mfa !== undefined && { mfa: { required: record.mfa.required, authenticators: record.mfa.authenticators.map(a => ({ ...a })) } }),
         nickname: record.nickname ?? record.email.split('@')[0] ?? record.name,
         updated_at: record.updated_at ?? DEFAULT_UPDATED_AT,
         realm: realm.name

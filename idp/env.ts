@@ -47,6 +47,12 @@ export function readIdpEnv (env: NodeJS.ProcessEnv): IdpServerConfig {
   }
   const idTtl = num(env, 'IDP_ID_TOKEN_TTL')
   if (idTtl !== undefined) options.idTokenTtlSec = idTtl
+  const threshold = num(env, 'IDP_BRUTE_FORCE_THRESHOLD')
+  if (threshold !== undefined) options.bruteForceThreshold = threshold
+  const mfaTtl = num(env, 'IDP_MFA_TOKEN_TTL')
+  if (mfaTtl !== undefined) options.mfa = { tokenTtlSec: mfaTtl }
   if (env.IDP_DEFAULT_AUDIENCE !== undefined && env.IDP_DEFAULT_AUDIENCE !== '') options.defaultAudience = env.IDP_DEFAULT_AUDIENCE
+  // In a container network the issuer is the name clients use (http://idp:4010/), not the bound address.
+  if (env.IDP_ISSUER !== undefined && env.IDP_ISSUER !== '') options.issuer = env.IDP_ISSUER
   return { host: env.IDP_HOST ?? '127.0.0.1', port: num(env, 'IDP_PORT', 4010) ?? 4010, usersFile, clientsFile, options }
 }

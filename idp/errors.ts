@@ -9,13 +9,16 @@ export class OAuthError extends Error {
   readonly error: string
   readonly description: string
   readonly headers: Record<string, string>
+  /** Extra body members (mfa_required carries mfa_token and mfa_requirements). */
+  readonly extra: Record<string, unknown>
 
-  constructor (status: number, error: string, description: string, headers: Record<string, string> = {}) {
+  constructor (status: number, error: string, description: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) {
     super(`${error}: ${description}`)
     this.status = status
     this.error = error
     this.description = description
     this.headers = headers
+    this.extra = extra
   }
 }
 
@@ -42,5 +45,5 @@ export function sendOAuthError (reply: FastifyReply, err: OAuthError): FastifyRe
     .code(err.status)
     .headers(err.headers)
     .header('cache-control', 'no-store')
-    .send({ error: err.error, error_description: err.description })
+    .send({ error: err.error, error_description: err.description, ...err.extra })
 }

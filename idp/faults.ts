@@ -3,8 +3,8 @@ import type { IdTokenTamper } from './tokens.js'
 import { ID_TOKEN_TAMPERS } from './tokens.js'
 import { isRecord } from './validate.js'
 
-export type Endpoint = 'token' | 'revoke' | 'userinfo' | 'jwks' | 'discovery'
-export const ENDPOINTS: readonly Endpoint[] = ['token', 'revoke', 'userinfo', 'jwks', 'discovery']
+export type Endpoint = 'token' | 'revoke' | 'userinfo' | 'jwks' | 'discovery' | 'mfa'
+export const ENDPOINTS: readonly Endpoint[] = ['token', 'revoke', 'userinfo', 'jwks', 'discovery', 'mfa']
 
 export interface RateLimitFault {
   limit?: number

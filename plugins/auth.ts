@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { GatewayError } from '../src/errors.js'
+import { hasSessionAuthorization, sessionHandleFrom } from '../src/session/header-session.js'
 import type { SessionRecord } from '../src/session/session-store.js'
 import { importAssertionKey, type ClientAuthentication } from '../src/token/client-auth.js'
 import { createIdTokenVerifier, IdTokenError, profileClaims, type IdTokenVerifier } from '../src/token/id-token.js'
@@ -14,6 +15,8 @@ import type { TokenSet } from '../src/token/token-set.js'
 declare module 'fastify' {
   interface FastifyInstance {
     tokenClient: TokenClient
+    /** The gateway's client authentication at the IdP (token, revoke and MFA API calls). */
+    idpClientAuth: ClientAuthentication
     idTokenVerifier: IdTokenVerifier
     /** preHandler: sets request.session (or leaves it null) from the session cookie. Never fails on a bad cookie. */
     loadSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -22,7 +25,7 @@ declare module 'fastify' {
     auth: {
       login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials): Promise<SessionRecord>
       /** Creates a session from a token response (password or MFA grants) and sets the cookie. */
-      startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet): Promise<SessionRecord>
+      startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet, options?: StartSessionOptions): Promise<SessionRecord>
       logout (request: FastifyRequest, reply: FastifyReply): Promise<void>
       /** Ends the request's session without revoking (the IdP already refused its refresh token). */
       dropSession (request: FastifyRequest, reply: FastifyReply): Promise<void>
@@ -31,6 +34,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     session: SessionRecord | null
     sessionId: string
+    /** How the request's session came: the cookie, or `Authorization: Session <handle>` (native clients). */
+    sessionTransport: SessionTransport
   }
 }
 
@@ -38,6 +43,15 @@ export interface Credentials {
   username: string
   password: string
   realm?: string | undefined
+  /** `header`: answer with a session handle instead of setting the cookie (ALLOW_HEADER_SESSIONS). */
+  session_transport?: SessionTransport | undefined
+}
+
+export type SessionTransport = 'cookie' | 'header'
+
+export interface StartSessionOptions {
+  /** `header`: no cookie is set; the caller hands out `sessionHandle(request.sessionId)`. Default `cookie`. */
+  transport?: SessionTransport | undefined
 }
 
 export interface AuthPluginOptions {
@@ -69,6 +83,9 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     clock,
     scope: idp.scope,
     audience: idp.audience,
+    // OIDC_ISSUER: auth0-forwarded-for only with OIDC_AUTH0_EXTENSIONS=on; revocation as RFC 7009 (form).
+    forwardClientIp: idp.auth0Extensions,
+    revokeEncoding: idp.provider === 'oidc' ? 'form' : 'json',
     fetch: opts.fetch
   })
   const idTokenVerifier = createIdTokenVerifier({
@@ -84,11 +101,35 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
   })
   fastify.decorate('tokenClient', tokenClient)
   fastify.decorate('idTokenVerifier', idTokenVerifier)
+  fastify.decorate('idpClientAuth', { getter: () => clientAuth })
   fastify.decorateRequest('session', null)
   fastify.decorateRequest('sessionId', '')
+  fastify.decorateRequest('sessionTransport', 'cookie')
+
+  const headerSessions = fastify.config.login.headerSessions
+
+  /** A native client's `Authorization: Session <handle>`: the same signed id as the cookie, checked the same way. */
+  async function loadHeaderSession (request: FastifyRequest): Promise<void> {
+    request.sessionTransport = 'header'
+    const handle = sessionHandleFrom(request.headers.authorization)
+    const unsigned = handle === undefined ? undefined : request.unsignCookie(handle)
+    if (unsigned === undefined || !unsigned.valid || unsigned.value === null) return
+    const record = await fastify.sessions.load(unsigned.value)
+    if (record === undefined) {
+      request.log.debug('session handle names no live session')
+      return
+    }
+    request.session = record
+    request.sessionId = unsigned.value
+  }
 
   async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (request.session !== null) return
+    // A request that presents a header session is judged by it alone (it skipped the CSRF header check for that).
+    if (headerSessions && hasSessionAuthorization(request.headers.authorization)) {
+      await loadHeaderSession(request)
+      return
+    }
     const cookie = request.readSessionCookie()
     if (cookie === undefined) return
     const record = await fastify.sessions.load(cookie.id)
@@ -135,7 +176,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     }
   }
 
-  async function startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet): Promise<SessionRecord> {
+  async function startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet, options: StartSessionOptions = {}): Promise<SessionRecord> {
     const { sub, user } = await userFrom(tokens, request.log)
     // Session fixation: whatever session the request came with is ended before a new one starts.
     await loadSession(request, reply)
@@ -155,12 +196,14 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     })
     request.session = record
     request.sessionId = id
-    reply.setSessionCookie(id)
+    request.sessionTransport = options.transport ?? 'cookie'
+    if (request.sessionTransport === 'cookie') reply.setSessionCookie(id)
     return record
   }
 
   fastify.decorate('auth', {
     async login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials) {
+      if (credentials.session_transport === 'header' && !headerSessions) throw new GatewayError('header_sessions_disabled')
       const realm = credentials.realm ?? idp.realm
       if (credentials.realm !== undefined && !idp.realms.includes(credentials.realm)) throw new GatewayError('invalid_realm')
       const user = hashIdentifier(credentials.username)
@@ -175,7 +218,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
         request.log.info({ event: 'login', outcome: mapped.code, user, realm, idp: err.toJSON() }, 'login refused')
         throw mapped
       }
-      const record = await startSession(request, reply, tokens)
+      const record = await startSession(request, reply, tokens, { transport: credentials.session_transport })
       request.log.info({ event: 'login', outcome: 'ok', user, realm, sub: record.sub }, 'login succeeded')
       return record
     },

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { GatewayError } from '../src/errors.js'
+import { hasSessionAuthorization } from '../src/session/header-session.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,6 +35,7 @@ function isOwnOrigin (request: FastifyRequest, origin: string): boolean {
  */
 async function csrfPlugin (fastify: FastifyInstance): Promise<void> {
   const { headerName, allowedOrigins } = fastify.config.csrf
+  const headerSessions = fastify.config.login.headerSessions
   const allowed = new Set(allowedOrigins)
 
   function isAllowedOrigin (request: FastifyRequest, origin: string): boolean {
@@ -46,7 +48,9 @@ async function csrfPlugin (fastify: FastifyInstance): Promise<void> {
       done(new GatewayError('origin_forbidden'))
       return
     }
-    if (!SAFE_METHODS.has(request.method) && request.headers[headerName] !== '1') {
+    // A header session (`Authorization: Session …`, native clients) is never sent by a browser on its own, so it
+    // needs no anti-CSRF header; such a request is judged by that header alone, never by the cookie (loadSession).
+    if (!SAFE_METHODS.has(request.method) && request.headers[headerName] !== '1' && !(headerSessions && hasSessionAuthorization(request.headers.authorization))) {
       done(new GatewayError('csrf_required', { message: `This request needs the header ${headerName}: 1` }))
       return
     }

@@ -1,7 +1,15 @@
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { GatewayError, type ErrorCode } from '../src/errors.js'
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The `code` of the error this reply carries (null for a success): what metrics and logs key outcomes on. */
+    errorCode: ErrorCode | null
+  }
+}
 
 /** The one JSON shape of every error the gateway answers with. */
 export interface ErrorBody {
@@ -13,6 +21,7 @@ export interface ErrorBody {
 
 export function sendError (reply: FastifyReply, err: GatewayError): FastifyReply {
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  reply.errorCode = err.code
   const body: ErrorBody = { statusCode: err.statusCode, code: err.code, error: STATUS_CODES[err.statusCode] ?? 'Error', message: err.message }
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(body)
 }
@@ -36,10 +45,38 @@ function fromFastifyError (err: FastifyError): GatewayError | undefined {
 }
 
 /**
+ * Server option `frameworkErrors`: errors Fastify meets before routing (a URL with a broken %-escape, FST_ERR_BAD_URL;
+ * an over-long path parameter) get the same shape as every other error instead of Fastify's own (issue #10).
+ * The message does not echo the URL (it may hold tokens in a query string).
+ */
+export function frameworkErrors (err: FastifyError, _request: unknown, reply: FastifyReply): void {
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid (a malformed %-escape)' : 'The request is invalid'
+  sendError(reply, new GatewayError('invalid_request', { message }))
+}
+
+/**
+ * Server option `clientErrorHandler`: requests Node's HTTP parser refuses (CR/LF or NUL in a header, headers over
+ * the size limit, an unknown method, a malformed request line) are answered on the raw socket in the same error
+ * shape (400, 431 or 408 `invalid_request`), then the connection is closed (issue #10).
+ */
+export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const statusCode = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const message = statusCode === 431 ? 'The request headers are too large' : statusCode === 408 ? 'The request took too long to arrive' : 'The request is not valid HTTP'
+  const body = JSON.stringify({ statusCode, code: 'invalid_request', error: STATUS_CODES[statusCode] ?? 'Error', message } satisfies ErrorBody)
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  socket.end(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/**
  * Every error leaves as { statusCode, code, error, message }. Known errors keep their status; anything unexpected is
  * logged with its stack and answered with a generic 500, so no stack trace or internal message reaches a client.
  */
 async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
+  fastify.decorateReply('errorCode', null)
   fastify.setErrorHandler(function (err: FastifyError, request, reply) {
     if (err instanceof GatewayError) {
       if (err.statusCode >= 500) request.log.warn({ code: err.code, cause: err.cause }, err.message)

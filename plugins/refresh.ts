@@ -1,9 +1,12 @@
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { GatewayError } from '../src/errors.js'
 import { refreshAllowedAt, spreadFor, tokenState } from '../src/refresh/refresh-policy.js'
 import { singleFlight } from '../src/refresh/single-flight.js'
+import { storageKey } from '../src/session/session-id.js'
 import type { SessionRecord } from '../src/session/session-store.js'
 import { profileClaims } from '../src/token/id-token.js'
 import { IdpError } from '../src/token/idp-error.js'
@@ -37,6 +40,9 @@ const TRANSIENT_BACKOFF_MS = 2_000
 /** A 429 for this many different sessions within the window below means the whole client is limited. */
 const GLOBAL_LIMIT_SESSIONS = 3
 const GLOBAL_LIMIT_WINDOW_MS = 10_000
+/** A replica waiting for another's refresh re-reads the session after this long, doubling up to the max. */
+const WAIT_POLL_FIRST_MS = 20
+const WAIT_POLL_MAX_MS = 200
 
 /**
  * The refresh plugin keeps access tokens valid: refresh inside the window in the background, wait only when the
@@ -49,6 +55,11 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   /** Gateway-wide back-off after the IdP limited the whole client, epoch ms. */
   let globalNotBefore = 0
   const recentLimits = new Map<string, number>()
+  /**
+   * The refresh lock's lease: the token call and an id_token check (a JWKS fetch at worst) each end within
+   * IDP_TIMEOUT, plus a margin for the store writes. A holder that dies blocks the session's refresh this long.
+   */
+  const lockLeaseMs = 2 * fastify.config.idp.timeoutMs + 1_000
 
   function deferred (code: 'refresh_rate_limited' | 'idp_unavailable', untilMs: number, cause?: unknown): GatewayError {
     const retryAfter = Math.max(1, Math.ceil((untilMs - clock.now()) / 1000))
@@ -97,22 +108,74 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     }
   }
 
-  async function runRefresh (sessionId: string, context: RefreshContext): Promise<SessionRecord> {
-    const { log } = context
-    const current = await fastify.sessions.peek(sessionId)
-    if (current === undefined) throw new GatewayError('no_session')
+  /** Throws when the session cannot be refreshed now; true when it needs no refresh (someone else did it). */
+  function checkRefreshable (record: SessionRecord, sessionId: string, force: boolean): boolean {
     const now = clock.now()
-    // Another request (or replica) may have refreshed since this request read the session.
-    if (context.force !== true && tokenState(current, now, settings, spreadFor(sessionId)) === 'fresh') return current
-    if (current.refreshToken === undefined) throw new GatewayError('session_expired')
-    const allowedAt = Math.max(refreshAllowedAt(current, settings.minIntervalMs), globalNotBefore)
+    if (!force && tokenState(record, now, settings, spreadFor(sessionId)) === 'fresh') return true
+    if (record.refreshToken === undefined) throw new GatewayError('session_expired')
+    const allowedAt = Math.max(refreshAllowedAt(record, settings.minIntervalMs), globalNotBefore)
     if (now < allowedAt) {
-      const code = current.refreshNotBefore !== undefined && current.refreshNotBefore > now ? current.refreshBlockedBy ?? 'idp_unavailable' : 'refresh_rate_limited'
+      const code = record.refreshNotBefore !== undefined && record.refreshNotBefore > now ? record.refreshBlockedBy ?? 'idp_unavailable' : 'refresh_rate_limited'
       throw deferred(code, allowedAt)
     }
+    return false
+  }
+
+  async function runRefresh (sessionId: string, context: RefreshContext): Promise<SessionRecord> {
+    const { log } = context
+    const seen = await fastify.sessions.peek(sessionId)
+    if (seen === undefined) throw new GatewayError('no_session')
+    // Another request (or replica) may have refreshed since this request read the session.
+    if (checkRefreshable(seen, sessionId, context.force === true)) return seen
+    // Across replicas: one lock per session; the others wait for the holder's result instead of redeeming the same token.
+    const release = await fastify.refreshLock.acquire(storageKey(sessionId), lockLeaseMs)
+    if (release === undefined) return await awaitOtherRefresh(sessionId, seen, log)
+    try {
+      // Re-read under the lock: a replica that held it a moment ago may have rotated the tokens already.
+      const current = await fastify.sessions.peek(sessionId)
+      if (current === undefined) throw new GatewayError('no_session')
+      if (current.version !== seen.version) return current
+      if (checkRefreshable(current, sessionId, context.force === true)) return current
+      return await redeem(sessionId, current, context)
+    } finally {
+      await release()
+    }
+  }
+
+  /**
+   * Another replica holds the session's refresh lock: poll the record until its version changes (the holder's new
+   * tokens) or the holder records a failure, for at most the IdP timeout. Then a still-valid token is used as is;
+   * an expired one is a 503 with Retry-After (the holder may have died; its lease ends the lock).
+   */
+  async function awaitOtherRefresh (sessionId: string, seen: SessionRecord, log: FastifyBaseLogger): Promise<SessionRecord> {
+    const deadline = performance.now() + fastify.config.idp.timeoutMs
+    let delay = WAIT_POLL_FIRST_MS
+    for (;;) {
+      await sleep(Math.max(1, Math.min(delay, deadline - performance.now())))
+      const latest = await fastify.sessions.peek(sessionId)
+      if (latest === undefined) throw new GatewayError('no_session')
+      if (latest.version !== seen.version) return latest
+      if (latest.refreshNotBefore !== seen.refreshNotBefore) {
+        // The holder failed and recorded when to try again: the same answer here.
+        if (!checkRefreshable(latest, sessionId, false) && clock.now() >= latest.expiresAt) throw deferred('idp_unavailable', clock.now() + 1_000)
+        return latest
+      }
+      if (performance.now() >= deadline) break
+      delay = Math.min(delay * 2, WAIT_POLL_MAX_MS)
+    }
+    log.warn({ event: 'refresh', outcome: 'lock_wait_timeout' }, 'another replica holds this session\'s refresh lock and has not finished within IDP_TIMEOUT')
+    if (clock.now() < seen.expiresAt) return seen
+    throw deferred('idp_unavailable', clock.now() + 1_000)
+  }
+
+  async function redeem (sessionId: string, current: SessionRecord, context: RefreshContext): Promise<SessionRecord> {
+    const { log } = context
+    const refreshToken = current.refreshToken
+    /* c8 ignore next -- checkRefreshable rejects a record without a refresh token */
+    if (refreshToken === undefined) throw new GatewayError('session_expired')
     let tokens: TokenSet
     try {
-      tokens = await fastify.tokenClient.refresh(current.refreshToken, { ip: context.ip })
+      tokens = await fastify.tokenClient.refresh(refreshToken, { ip: context.ip })
     } catch (err) {
       /* c8 ignore next -- the token client only throws IdpError */
       if (!(err instanceof IdpError)) throw err
@@ -125,6 +188,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       throw new GatewayError('no_session')
     }
     log.debug({ event: 'refresh', outcome: 'ok', version: next.version }, 'access token refreshed')
+    fastify.metrics?.refreshOutcome('ok')
     return next
   }
 
@@ -132,6 +196,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     const now = clock.now()
     if ((err.error === 'invalid_grant' || err.error === 'access_denied') && !isClientAuthenticationFailure(err)) {
       log.info({ event: 'refresh', outcome: 'invalid_grant', idp: err.toJSON() }, 'refresh token refused; session ended')
+      fastify.metrics?.refreshOutcome('invalid_grant')
       await fastify.sessions.destroy(sessionId)
       return new GatewayError('session_expired', { cause: err })
     }
@@ -140,6 +205,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       noteRateLimit(sessionId, err, until)
       await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
       log.warn({ event: 'refresh', outcome: 'rate_limited', retryAfter: err.retryAfter }, 'identity provider rate limited a refresh')
+      fastify.metrics?.refreshOutcome('rate_limited')
       return deferred('refresh_rate_limited', until, err)
     }
     if (err.kind === 'oauth' && err.error !== 'temporarily_unavailable') {
@@ -147,6 +213,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     } else {
       log.warn({ event: 'refresh', outcome: 'transient', idp: err.toJSON() }, 'refresh failed; the session is kept')
     }
+    fastify.metrics?.refreshOutcome('transient') // metrics are optional: the plugin also runs without them
     const until = now + TRANSIENT_BACKOFF_MS
     await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
     return deferred('idp_unavailable', until, err)

@@ -1,7 +1,12 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { RedisConfig } from '../fastify.config.js'
 import type { Clock } from '../src/clock.js'
+import { createSealer } from '../src/crypto/sealer.js'
 import { createMemoryStore } from '../src/session/memory-store.js'
+import { createLocalLock, createRedisLock, type RedisClient, type RefreshLock } from '../src/session/refresh-lock.js'
+import { createRedisStore } from '../src/session/redis-store.js'
 import type { SessionStore } from '../src/session/session-store.js'
 import { createSessions, type Sessions } from '../src/session/sessions.js'
 
@@ -9,6 +14,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     sessionStore: SessionStore
     sessions: Sessions
+    /** One refresh per session at a time: across replicas with Redis, in this process otherwise. */
+    refreshLock: RefreshLock
+    /** The ioredis client when SESSION_STORE=redis (e.g. for @fastify/rate-limit's `redis` option), else null. */
+    redis: RedisClient | null
   }
 }
 
@@ -16,23 +25,136 @@ export interface SessionsPluginOptions {
   clock: Clock
   /** A store to use instead of the configured one (tests, embedding). */
   store?: SessionStore | undefined
+  /** The refresh lock to go with an injected store; an in-process lock by default. */
+  lock?: RefreshLock | undefined
 }
 
-/** Chooses the session store (an injected one, else the bounded memory store) and the session lifecycle on top. */
+/** Reconnection back-off: quick, so the gateway is back within a second of Redis. */
+const RECONNECT_STEP_MS = 100
+const RECONNECT_MAX_MS = 1_000
+
+/**
+ * Chooses the session store: an injected one, else Redis when SESSION_STORE=redis, else the bounded memory store;
+ * and the session lifecycle and refresh lock on top.
+ */
 async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOptions): Promise<void> {
-  const { session } = fastify.config
-  const store = opts.store ?? createMemoryStore({
-    maxEntries: session.maxEntries,
-    onEvict: () => { fastify.log.info('session store at its bound (SESSION_MAX_ENTRIES): least recently used session evicted') }
-  })
+  const { session, store: storeConfig } = fastify.config
+  let store: SessionStore
+  let lock: RefreshLock
+  let client: RedisClient | null = null
+  let closing = false
+  if (opts.store !== undefined) {
+    store = opts.store
+    lock = opts.lock ?? createLocalLock()
+  } else if (storeConfig.kind === 'redis' && storeConfig.redis !== undefined) {
+    const redis = storeConfig.redis
+    client = createRedisClient(redis)
+    await connect(fastify, client, redis, () => closing)
+    const sealer = createSealer(storeConfig.encryptionKeys.map(key => Buffer.from(key, 'base64url')))
+    store = createRedisStore({
+      client,
+      keyPrefix: redis.keyPrefix,
+      sealer,
+      onUnreadable: () => { fastify.log.warn('a stored session cannot be decrypted (its SESSION_ENCRYPTION_KEY was removed, or the value was altered): treated as no session') }
+    })
+    lock = createRedisLock(client, { keyPrefix: redis.keyPrefix })
+    fastify.log.info({ redis: describe(redis), keyPrefix: redis.keyPrefix, sealingKeyId: sealer.keyIds[0] }, 'session store: Redis')
+  } else {
+    store = createMemoryStore({
+      maxEntries: session.maxEntries,
+      onEvict: () => { fastify.log.info('session store at its bound (SESSION_MAX_ENTRIES): least recently used session evicted') }
+    })
+    lock = createLocalLock()
+  }
   fastify.decorate('sessionStore', store)
+  fastify.decorate('refreshLock', lock)
+  fastify.decorate<RedisClient | null>('redis', client)
   fastify.decorate('sessions', createSessions({
     store,
     clock: opts.clock,
     idleTimeoutMs: session.idleTimeoutMs,
     absoluteTimeoutMs: session.absoluteTimeoutMs
   }))
-  fastify.addHook('onClose', async () => { await store.close() })
+  fastify.addHook('onClose', async () => {
+    closing = true
+    await store.close()
+    if (client === null) return
+    if (client.status === 'ready') await client.quit().catch(() => { client?.disconnect() })
+    else client.disconnect()
+  })
+}
+
+/** Where the store is, for logs: hosts and db, never the password. */
+function describe (redis: RedisConfig): string {
+  if (redis.clusterNodes.length > 0) return `cluster ${redis.clusterNodes.map(node => `${node.host}:${node.port}`).join(',')}`
+  if (redis.sentinels.length > 0) return `sentinel ${redis.sentinelMaster ?? ''}@${redis.sentinels.map(node => `${node.host}:${node.port}`).join(',')}`
+  const url = new URL(redis.url ?? 'redis://localhost')
+  const db = url.pathname.length > 1 ? ` db ${url.pathname.slice(1)}` : ''
+  return `${url.protocol === 'rediss:' ? 'tls ' : ''}${url.host}${db}`
+}
+
+/**
+ * ioredis, set to fail fast: no offline queue (a command while disconnected fails at once → 503), one retry for a
+ * command caught by a disconnect, a per-command timeout, and reconnection forever with a short back-off.
+ */
+export function createRedisClient (redis: RedisConfig): RedisClient {
+  const url = redis.url === undefined ? undefined : new URL(redis.url)
+  const credentials = url === undefined
+    ? {}
+    : {
+        ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+        ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+        ...(url.protocol === 'rediss:' ? { tls: { servername: url.hostname } } : {})
+      }
+  const db = url === undefined || url.pathname.length <= 1 ? 0 : Number(url.pathname.slice(1))
+  const common: RedisOptions = {
+    connectTimeout: redis.timeoutMs,
+    commandTimeout: redis.timeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    retryStrategy: (times: number) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS)
+  }
+  if (redis.clusterNodes.length > 0) {
+    const options: ClusterOptions = {
+      redisOptions: { ...common, ...credentials },
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      clusterRetryStrategy: (times: number) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS)
+    }
+    return new Cluster(redis.clusterNodes.map(node => ({ host: node.host, port: node.port })), options)
+  }
+  if (redis.sentinels.length > 0) {
+    return new Redis({
+      ...common,
+      ...credentials,
+      db,
+      sentinels: redis.sentinels.map(node => ({ host: node.host, port: node.port })),
+      name: redis.sentinelMaster ?? 'mymaster'
+    })
+  }
+  return new Redis(redis.url ?? 'redis://localhost:6379', common)
+}
+
+/**
+ * First connection at boot. An unreachable Redis does not stop the gateway: it starts, answers 503 store_unavailable
+ * where a session is needed, and serves again as soon as ioredis reconnects. Each change of state is logged once.
+ */
+async function connect (fastify: FastifyInstance, client: RedisClient, redis: RedisConfig, closing: () => boolean): Promise<void> {
+  let down = false
+  const lost = (reason: string): void => {
+    if (down || closing()) return
+    down = true
+    fastify.log.error({ redis: describe(redis), reason }, 'session store: Redis unreachable; requests that need a session get 503 store_unavailable until it is back')
+  }
+  client.on('error', (err: Error) => { lost(err.message) })
+  client.on('close', () => { lost('connection closed') })
+  client.on('ready', () => {
+    if (!down) return
+    down = false
+    fastify.log.info({ redis: describe(redis) }, 'session store: Redis reachable again')
+  })
+  await client.connect().catch(() => { /* logged by the listeners; ioredis keeps reconnecting */ })
 }
 
 export default fp(sessionsPlugin, { fastify: '5.x', name: 'bff-sessions', dependencies: ['bff-config'] })

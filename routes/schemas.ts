@@ -39,6 +39,7 @@ export const credentialsSchema = {
   properties: {
     username: { type: 'string', minLength: 1, maxLength: 256 },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
-    realm: { type: 'string', minLength: 1, maxLength: 128 }
+    realm: { type: 'string', minLength: 1, maxLength: 128 },
+    session_transport: { type: 'string', enum: ['cookie', 'header'] }
   }
 } as const

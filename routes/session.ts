@@ -4,6 +4,7 @@ import { GatewayError } from '../src/errors.js'
 import { sessionView } from '../src/session/session-view.js'
 import type { Credentials } from '../plugins/auth.js'
 import { credentialsSchema, errorResponses, sessionViewSchema } from './schemas.js'
+import { loginReply, mfaRequiredReply } from './mfa.js'
 
 /** Login bodies are small; anything bigger is refused before it is parsed. */
 const LOGIN_BODY_LIMIT = 8 * 1024
@@ -21,14 +22,27 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
 
   fastify.post<{ Body: Credentials }>('/session', {
     onRequest: fastify.verifyCsrf,
+    // Login throttling (per IP, IP+username, username) needs the parsed body: a preHandler, before any IdP call.
+    preHandler: fastify.loginThrottle.login,
     bodyLimit: LOGIN_BODY_LIMIT,
-    schema: { body: credentialsSchema, response: { 200: sessionViewSchema, ...errorResponses } }
+    schema: { body: credentialsSchema, response: { 200: loginReply, ...errorResponses, 401: mfaRequiredReply } }
   }, async (request, reply) => {
-    const record = await fastify.auth.login(request, reply, request.body)
-    return sessionView(record, idleTimeoutMs)
+    let record
+    try {
+      record = await fastify.auth.login(request, reply, request.body)
+    } catch (err) {
+      // A second factor is due: the pending login keeps the mfa_token server-side (routes/mfa.ts).
+      if (err instanceof GatewayError && err.code === 'mfa_required') return await fastify.mfa.begin(request, reply, err, request.body)
+      throw err
+    }
+    const view = sessionView(record, idleTimeoutMs)
+    // Native clients' header session: the signed session id, never an IdP token (README "Native clients").
+    return request.sessionTransport === 'header' ? { ...view, session_handle: fastify.signCookie(request.sessionId) } : view
   })
 
   fastify.get('/session', {
+    // A foreign page must not even probe who is signed in (same-site pages get the SameSite cookie too).
+    onRequest: fastify.verifyCsrf,
     preHandler: [fastify.requireSession, fastify.ensureFreshAccessToken],
     schema: { response: { 200: sessionViewSchema, ...errorResponses } }
   }, async (request) => {

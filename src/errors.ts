@@ -21,6 +21,14 @@ export const ERROR_CATALOG = {
   interactive_login_required: [403, 'This sign-in needs an interactive login'],
   account_blocked: [429, 'The account is blocked after too many attempts'],
   rate_limited: [429, 'Too many requests; retry later'],
+  // MFA continuation (POST /session/mfa/challenge, POST /session/mfa)
+  mfa_pending: [202, 'Waiting for the push notification to be approved; poll again after the interval'],
+  mfa_slow_down: [202, 'Polling too fast; poll again after the (longer) interval'],
+  mfa_rejected: [403, 'The sign-in was rejected on the device; sign in again'],
+  mfa_expired: [401, 'No sign-in is waiting for a second factor, or it took too long; sign in again'],
+  mfa_invalid_code: [401, 'Wrong verification code'],
+  mfa_enrollment_required: [403, 'Multi-factor authentication is required, but no authenticator is enrolled'],
+  header_sessions_disabled: [400, 'Header sessions are not enabled on this gateway'],
   // Request protection
   csrf_required: [403, 'This request needs the anti-CSRF header'],
   origin_forbidden: [403, 'Requests from this origin are not allowed'],

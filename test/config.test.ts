@@ -9,7 +9,7 @@ const load = (overrides: Env = {}) => loadConfig({ ...BASE, ...overrides })
 
 t.test('defaults', async t => {
   const config = load()
-  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, logLevel: 'info' })
+  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, logLevel: 'info', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.idp.issuer, 'https://tenant.eu.auth0.com/')
   t.equal(config.idp.tokenUrl, 'https://tenant.eu.auth0.com/oauth/token')
   t.equal(config.idp.revokeUrl, 'https://tenant.eu.auth0.com/oauth/revoke')
@@ -129,7 +129,7 @@ t.test('other settings are read as given', async t => {
     AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', SESSION_MAX_ENTRIES: '10', CSRF_HEADER: 'X-Requested-With', ALLOWED_ORIGINS: 'https://app.example.com/path',
     FORWARD_COOKIES: 'a, b'
   })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], logLevel: 'debug' })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], logLevel: 'debug', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.cookie.sameSite, 'lax')
   t.equal(config.cookie.name, 'sid')
   t.equal(config.idp.audience, 'https://api.example.com')

@@ -20,6 +20,11 @@ export function gatewayEnv (idpUrl: string, extra: Record<string, string> = {}):
     SESSION_SECRET: BENCH_SESSION_SECRET,
     HOST: '127.0.0.1',
     PORT: '0',
+    // The bench measures the proxy and the cost of a login, not brute-force protection or metrics scraping.
+    LOGIN_RATE_LIMIT_IP: 'off',
+    LOGIN_RATE_LIMIT_IP_USER: 'off',
+    LOGIN_RATE_LIMIT_USER: 'off',
+    ADMIN_PORT: 'off',
     ...extra
   }
 }

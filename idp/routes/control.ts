@@ -51,4 +51,31 @@ export async function controlRoutes (app: FastifyInstance, opts: { control: IdpC
   app.post<{ Params: { userId: string } }>('/__idp/users/:userId/revoke-sessions', async request => {
     return { revoked: control.revokeUserSessions(request.params.userId) }
   })
+  // MFA: :key is a user id (its newest challenge) or an oob_code.
+  app.post<{ Params: { key: string, decision: string } }>('/__idp/mfa/push/:key/:decision', async (request, reply) => {
+    const { key, decision } = request.params
+    if (decision !== 'approve' && decision !== 'reject') throw new OAuthError(404, 'not_found', 'Use /approve or /reject')
+    try {
+      if (decision === 'approve') control.approvePush(key)
+      else control.rejectPush(key)
+    } catch (err) {
+      throw new OAuthError(404, 'not_found', err instanceof Error ? err.message : 'No push challenge')
+    }
+    return await reply.code(204).send()
+  })
+  app.get<{ Params: { key: string } }>('/__idp/mfa/binding-code/:key', async request => {
+    const code = control.bindingCode(request.params.key)
+    if (code === undefined) throw new OAuthError(404, 'not_found', 'No binding code for this user or oob_code')
+    return { binding_code: code }
+  })
+  app.get<{ Params: { userId: string } }>('/__idp/mfa/recovery-code/:userId', async request => {
+    const code = control.recoveryCode(request.params.userId)
+    if (code === undefined) throw new OAuthError(404, 'not_found', 'No recovery code for this user')
+    return { recovery_code: code }
+  })
+  app.get('/__idp/mfa/messages', async () => control.messages)
+  app.delete<{ Querystring: { identifier?: string } }>('/__idp/brute-force', async (request, reply) => {
+    control.clearBruteForce(request.query.identifier)
+    return await reply.code(204).send()
+  })
 }

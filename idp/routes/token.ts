@@ -5,26 +5,16 @@ import { callState } from '../context.js'
 import { OAuthError, grantNotAllowed, invalidRequest, wrongCredentials } from '../errors.js'
 import { instrument } from '../instrument.js'
 import { DEFAULT_GRANTED_SCOPE, parseScope } from '../scope.js'
-import { GRANT_PASSWORD, GRANT_PASSWORD_REALM, GRANT_REFRESH } from '../types.js'
+import { mfaRequirements } from '../mfa.js'
+import { GRANT_PASSWORD, GRANT_PASSWORD_REALM, GRANT_REFRESH, MFA_GRANTS } from '../types.js'
 import { authenticateCall } from './authenticate-call.js'
+import { issueTokens, required, type TokenResponse } from './issue-tokens.js'
+import { mfaGrant } from './mfa-grant.js'
 import { refreshGrant } from './refresh-grant.js'
 
-export interface TokenResponse {
-  access_token: string
-  id_token?: string
-  refresh_token?: string
-  scope: string
-  expires_in: number
-  token_type: 'Bearer'
-}
+export type { TokenResponse } from './issue-tokens.js'
 
-const SUPPORTED_GRANTS = new Set([GRANT_PASSWORD, GRANT_PASSWORD_REALM, GRANT_REFRESH])
-
-function required (form: Record<string, string>, name: string): string {
-  const value = form[name]
-  if (value === undefined || value === '') throw invalidRequest(`Missing required parameter: ${name}`)
-  return value
-}
+const SUPPORTED_GRANTS = new Set([GRANT_PASSWORD, GRANT_PASSWORD_REALM, GRANT_REFRESH, ...MFA_GRANTS])
 
 async function passwordGrant (ctx: IdpContext, auth: AuthenticatedClient, state: CallState, grantType: string): Promise<TokenResponse> {
   const { form } = state
@@ -44,25 +34,26 @@ async function passwordGrant (ctx: IdpContext, auth: AuthenticatedClient, state:
     }
   }
   const user = ctx.directory.find(realm, username)
+  // Brute-force protection counts per IP and identifier, known user or not, so blocking reveals nothing either.
+  const identifier = user?.user_id ?? `${realm}:${username.toLowerCase()}`
+  ctx.bruteForce.check(state.effectiveIp, identifier)
   // Unknown user and wrong password are indistinguishable (status, code and text).
-  if (user === undefined || !ctx.directory.checkPassword(user, password)) throw wrongCredentials()
+  if (user === undefined || !ctx.directory.checkPassword(user, password)) {
+    ctx.bruteForce.fail(state.effectiveIp, identifier)
+    throw wrongCredentials()
+  }
   if (user.blocked === true) throw new OAuthError(401, 'unauthorized', 'user is blocked')
+  ctx.bruteForce.succeed(state.effectiveIp, identifier)
 
   const requested = parseScope(form.scope)
   const scopes = requested.length === 0 ? DEFAULT_GRANTED_SCOPE : requested
   const audience = form.audience !== undefined && form.audience !== '' ? form.audience : ctx.settings.defaultAudience
   const { client } = auth
-  const response: TokenResponse = {
-    access_token: await ctx.minter.accessToken({ user, client, audience, scopes, gty: 'password' }),
-    scope: scopes.join(' '),
-    expires_in: ctx.settings.accessTokenTtlSec,
-    token_type: 'Bearer'
+  if (user.mfa?.required === true) {
+    const tx = ctx.mfa.issue({ userId: user.user_id, clientId: client.client_id, scopes, audience })
+    throw new OAuthError(403, 'mfa_required', 'Multifactor authentication required', {}, { mfa_token: tx.token, mfa_requirements: mfaRequirements(user) })
   }
-  if (scopes.includes('openid')) response.id_token = await ctx.minter.idToken({ user, client, scopes, tamper: state.tamper })
-  if (scopes.includes('offline_access') && client.grantTypes.has(GRANT_REFRESH)) {
-    response.refresh_token = ctx.refresh.issue({ clientId: client.client_id, userId: user.user_id, scopes, audience })
-  }
-  return response
+  return await issueTokens(ctx, { user, client, scopes, audience, gty: 'password', tamper: state.tamper })
 }
 
 export async function tokenRoutes (app: FastifyInstance, opts: { ctx: IdpContext }): Promise<void> {
@@ -78,7 +69,9 @@ export async function tokenRoutes (app: FastifyInstance, opts: { ctx: IdpContext
     if (!auth.client.grantTypes.has(grantType)) throw grantNotAllowed(grantType)
     const body = grantType === GRANT_REFRESH
       ? await refreshGrant(ctx, auth, state, reply)
-      : await passwordGrant(ctx, auth, state, grantType)
+      : MFA_GRANTS.includes(grantType)
+        ? await mfaGrant(ctx, auth, state, grantType)
+        : await passwordGrant(ctx, auth, state, grantType)
     return await reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body)
   })
 }

@@ -37,4 +37,6 @@ export interface SessionStore {
   touch (key: string, lastSeenAt: number, ttlMs: number): Promise<void>
   delete (key: string): Promise<void>
   close (): Promise<void>
+  /** Resolves when the store answers, rejects when it does not (readiness). Without it, /readyz reads an unknown key. */
+  ping? (): Promise<void>
 }

@@ -19,6 +19,8 @@ export interface IdTokenVerifier {
   verify (idToken: string): Promise<JWTPayload>
   /** True once the IdP's signing keys have been fetched (or when none are needed). */
   readonly keysLoaded: boolean
+  /** Fetches the signing keys now (at startup, so readiness needs no login); rejects when they cannot be fetched. */
+  warmUp (): Promise<void>
 }
 
 /** The id_token is not trustworthy (signature, issuer, audience, expiry), or the keys to check it are unreachable. */
@@ -53,6 +55,7 @@ export function createIdTokenVerifier (options: IdTokenVerifierOptions): IdToken
   const { clock } = options
   let keysLoaded = options.alg === 'HS256'
   let verifyJwt: (token: string, verifyOptions: JWTVerifyOptions) => Promise<JWTVerifyResult>
+  let warmUp = async (): Promise<void> => {}
   if (options.alg === 'HS256') {
     const secret = new TextEncoder().encode(options.clientSecret ?? '')
     verifyJwt = async (token, verifyOptions) => await jwtVerify(token, secret, verifyOptions)
@@ -71,6 +74,7 @@ export function createIdTokenVerifier (options: IdTokenVerifierOptions): IdToken
     // jose refetches for an unknown kid only when its cooldown (wall clock, since the last fetch) has passed, which
     // refuses every login right after a key rotation. Refetch once per new kid as well, with its own cooldown.
     const retriedKids = new Map<string, number>()
+    warmUp = async () => { await jwks.reload() }
     verifyJwt = async (token, verifyOptions) => {
       try {
         return await jwtVerify(token, jwks, verifyOptions)
@@ -90,6 +94,7 @@ export function createIdTokenVerifier (options: IdTokenVerifierOptions): IdToken
 
   return {
     get keysLoaded () { return keysLoaded },
+    async warmUp () { await warmUp() },
     async verify (idToken) {
       let payload: JWTPayload
       try {

@@ -1,0 +1,111 @@
+/**
+ * Redis goes away under a running gateway (its own redis-server on a free port; the shared one is never touched):
+ * requests that need a session get 503 store_unavailable with a clear log line, nothing crashes, and when Redis
+ * is back (with the sessions it saved) the gateway serves them again by itself.
+ * The gateway runs in this process (buildApp); the replica tests next to this one use separate processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { Redis, type Cluster } from 'ioredis'
+import { buildTestApp, captureLogs, login, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { freePort, newEncryptionKey } from './cluster.js'
+
+/** A private redis-server; resolves when it accepts connections. */
+async function startRedis (port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes('Ready to accept connections')) resolve()
+    })
+    child.once('exit', code => { reject(new Error(`redis-server exited (${String(code)}): ${out}`)) })
+  })
+  return child
+}
+
+/** Resolves once the gateway's client is connected again (its own reconnection; nothing here retries). */
+async function ready (client: Redis | Cluster | null): Promise<void> {
+  if (client === null || client.status === 'ready') return
+  await new Promise<void>(resolve => { client.once('ready', () => { resolve() }) })
+}
+
+async function stop (child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill(signal)
+  await exited
+}
+
+t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recovery with the saved sessions', async t => {
+  const port = await freePort()
+  const dir = await mkdtemp(join(tmpdir(), 'bff-redis-'))
+  let redis = await startRedis(port, dir)
+  t.teardown(async () => {
+    await stop(redis, 'SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+  })
+  const idp = await startTestIdp(t)
+  const logs = captureLogs()
+  const app = await buildTestApp(t, {
+    env: testEnv(idp, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}/3`, SESSION_ENCRYPTION_KEY: newEncryptionKey(), REDIS_TIMEOUT: '500ms', LOG_LEVEL: 'info' }),
+    logs
+  })
+  const { cookies } = await login(app)
+  t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
+
+  // Stopped, with its data saved first (a restart then brings the sessions back, as a persistent Redis would).
+  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+  await admin.connect()
+  t.equal(await admin.save(), 'OK')
+  admin.disconnect()
+  await stop(redis, 'SIGTERM')
+
+  const during = await app.inject({ url: '/session', cookies })
+  t.equal(during.statusCode, 503)
+  t.equal(during.json().code, 'store_unavailable')
+  const loginDuring = await app.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: { username: 'alice@example.com', password: 'alice-password-1' } })
+  // The login throttle's counters are in Redis too: it fails closed, as the store does.
+  t.equal(loginDuring.statusCode, 503, 'a login cannot create a session either')
+  t.equal(loginDuring.json().code, 'store_unavailable')
+  t.equal((await app.inject({ url: '/session' })).statusCode, 401, 'a request without a cookie needs no store: answered as usual')
+  t.ok(logs.lines().some(line => line.level === 50 && String(line.msg).includes('Redis unreachable')), 'an error line says Redis is unreachable')
+  t.ok(logs.text().includes(`127.0.0.1:${port} db 3`), 'naming the host and db (never the URL, which may hold a password)')
+
+  // Back, on the same port and data directory: ioredis reconnects by itself.
+  redis = await startRedis(port, dir)
+  await ready(app.redis)
+  const after = await app.inject({ url: '/session', cookies })
+  t.equal(after.statusCode, 200, 'the session Redis kept is served again')
+  t.ok(logs.lines().some(line => String(line.msg).includes('Redis reachable again')), 'and the recovery is logged')
+})
+
+t.test('a Redis that stops answering (paused): 503 within REDIS_TIMEOUT, then recovery', async t => {
+  const port = await freePort()
+  const dir = await mkdtemp(join(tmpdir(), 'bff-redis-'))
+  const redis = await startRedis(port, dir)
+  t.teardown(async () => {
+    redis.kill('SIGCONT')
+    await stop(redis, 'SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+  })
+  const idp = await startTestIdp(t)
+  const app = await buildTestApp(t, {
+    env: testEnv(idp, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, SESSION_ENCRYPTION_KEY: newEncryptionKey(), REDIS_TIMEOUT: '300ms' })
+  })
+  const { cookies } = await login(app)
+  redis.kill('SIGSTOP')
+  const started = Date.now()
+  const during = await app.inject({ url: '/session', cookies })
+  const elapsed = Date.now() - started
+  t.equal(during.statusCode, 503)
+  t.equal(during.json().code, 'store_unavailable')
+  t.ok(elapsed < 2_000, `answered in ${elapsed} ms, not hanging`)
+  redis.kill('SIGCONT')
+  await ready(app.redis)
+  t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
+})
