@@ -3,7 +3,10 @@
  * `loadConfig(env)` validates everything at start and returns a frozen object; a wrong value throws a
  * ConfigError whose one-line message names the variable and what is expected.
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import type { IncomingMessage } from 'node:http'
+import proxyAddr from '@fastify/proxy-addr'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
@@ -463,15 +466,34 @@ export interface ServerOptions {
   keepAliveTimeout: number
   requestTimeout: number
   requestIdHeader: false
-  genReqId: () => string
+  genReqId: (req: IncomingMessage) => string
   ajv: { customOptions: Record<string, unknown> }
   routerOptions: { maxParamLength: number }
   forceCloseConnections: 'idle'
 }
 
+/** A request id a trusted proxy may hand us: short, printable, no separators that could split a log line or header. */
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/
+
+/**
+ * Request ids: the load balancer's `X-Request-Id` when the request comes from a TRUST_PROXY address (so one id
+ * follows a request through the balancer, the gateway and the upstream), else one of ours.
+ */
+function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessage) => string {
+  let counter = 0
+  const prefix = randomBytes(3).toString('hex')
+  const generate = (): string => `req-${prefix}-${(++counter).toString(36)}`
+  if (trustProxy === false) return generate
+  const trusted = proxyAddr.compile([...trustProxy])
+  return req => {
+    const incoming = req.headers['x-request-id']
+    const peer = req.socket?.remoteAddress
+    return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) && peer !== undefined && trusted(peer, 0) ? incoming : generate()
+  }
+}
+
 /** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
 export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
-  let counter = 0
   return {
     logger: config.server.logLevel === 'silent' && logStream === undefined
       ? false
@@ -487,7 +509,7 @@ export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStr
     keepAliveTimeout: 72_000,
     requestTimeout: 0,
     requestIdHeader: false,
-    genReqId: () => `req-${(++counter).toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+    genReqId: requestIds(config.server.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { maxParamLength: 500 },
     forceCloseConnections: 'idle'

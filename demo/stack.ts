@@ -16,8 +16,16 @@ export const DEMO_CLIENT_SECRET = 'demo-gateway-secret-0123456789abcdefghijklmno
 export const DEMO_USERS = [
   { username: 'alice@example.com', password: 'alice-password-1', note: '' },
   { username: 'carol@example.com', password: 'carol-password-1', note: 'blocked: shows access_denied' },
-  { username: 'bob@corp.example', password: 'bob-password-1', note: 'realm "employees"' }
+  { username: 'bob@corp.example', password: 'bob-password-1', note: 'realm "employees"' },
+  { username: 'mfa@example.com', password: 'mfa-password-1', note: 'second factor: TOTP, push, SMS or recovery code' }
 ] as const
+/** The demo MFA user's factors at the local IdP (idp/users.json). */
+export const DEMO_MFA_USER = {
+  userId: 'auth0|mfa000000000000000000004',
+  totpSecret: 'JBSWY3DPEHPK3PXP',
+  /** Its first recovery code; each use replaces it (GET /__idp/mfa/recovery-code/<user id> reads the current one). */
+  recoveryCode: 'MFADEMORECOVERY0CODE00001'
+} as const
 
 export interface DemoStackOptions {
   /** Gateway port (0 = any free port). */

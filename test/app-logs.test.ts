@@ -3,10 +3,11 @@ import { hashIdentifier } from '../plugins/auth.js'
 import { storageKey } from '../src/session/session-id.js'
 import { ALICE, DEMO_CLIENT_SECRET, buildTestApp, captureLogs, login, startTestIdp, testEnv } from './helpers/gateway.js'
 import { createManualClock } from './helpers/manual-clock.js'
+import { startUpstream } from './helpers/upstream.js'
 
 const CSRF = { 'x-csrf': '1' }
 
-t.test('a full login, GET /session, logout and a failed login log no secret at all', async t => {
+t.test('a full login, GET /session, an API call, a refresh, logout and a failed login log no secret at all', async t => {
   const clock = createManualClock()
   const idp = await startTestIdp(t, { clock })
   const logs = captureLogs()
@@ -21,23 +22,30 @@ t.test('a full login, GET /session, logout and a failed login log no secret at a
     } catch {}
     return res
   }) as typeof fetch
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'trace' }), deps: { clock, fetch: recordingFetch }, logs })
+  const upstream = await startUpstream(t)
+  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'trace', UPSTREAMS: `/api=${upstream.url}` }), deps: { clock, fetch: recordingFetch }, logs })
 
   const { cookies, value } = await login(app)
   const sessionId = value.slice(0, value.lastIndexOf('.'))
   const record = await app.sessionStore.get(storageKey(sessionId))
   t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/api/orders?debug=1', headers: CSRF, cookies, payload: { item: 1 } })).statusCode, 200, 'an API call')
+  clock.advance(301_000) // the access token expired: the next API call refreshes (rotation) first
+  t.equal((await app.inject({ url: '/api/orders', cookies })).statusCode, 200, 'an API call after a refresh')
+  const rotated = await app.sessionStore.get(storageKey(sessionId))
   t.equal((await app.inject({ method: 'DELETE', url: '/session', headers: CSRF, cookies })).statusCode, 204)
   const failedPassword = 'wrong-password-do-not-log-0xC0FFEE'
   t.equal((await app.inject({ method: 'POST', url: '/session', headers: CSRF, payload: { ...ALICE, password: failedPassword } })).statusCode, 401)
 
-  t.equal(issued.length, 3, 'access, refresh and id token were issued')
+  t.equal(issued.length, 6, 'access, refresh and id token were issued at login and again at the refresh')
   const secrets: Record<string, string | undefined> = {
     password: ALICE.password,
     'failed password': failedPassword,
     'client secret': DEMO_CLIENT_SECRET,
     'access token': record?.accessToken,
     'refresh token': record?.refreshToken,
+    'rotated access token': rotated?.accessToken,
+    'rotated refresh token': rotated?.refreshToken,
     'revoked token': idp.calls.find(c => c.path === '/oauth/revoke')?.form.token,
     'session id': sessionId,
     'session storage key': storageKey(sessionId),

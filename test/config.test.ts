@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfig, parseUpstreams, serverOptions, type Env } from '../fastify.config.js'
@@ -167,5 +168,17 @@ t.test('serverOptions: silent means no logger, trust proxy as a list, redaction 
   t.same(options.trustProxy, ['127.0.0.1'])
   t.match(options.logger, { level: 'info', redact: { censor: '[REDACTED]' } })
   t.equal(serverOptions(load()).trustProxy, false)
-  t.not(options.genReqId(), options.genReqId())
+})
+
+t.test('request ids: generated, or the X-Request-Id of a trusted proxy only', async t => {
+  const from = (remoteAddress: string, id?: string): IncomingMessage =>
+    ({ headers: id === undefined ? {} : { 'x-request-id': id }, socket: { remoteAddress } }) as unknown as IncomingMessage // a stand-in with the two fields genReqId reads
+  const untrusting = serverOptions(load()).genReqId
+  t.not(untrusting(from('10.0.0.1')), untrusting(from('10.0.0.1')), 'unique')
+  t.not(untrusting(from('10.0.0.1', 'lb-123')), 'lb-123', 'no TRUST_PROXY: a client id is ignored')
+  const trusting = serverOptions(load({ TRUST_PROXY: '10.0.0.0/8' })).genReqId
+  t.equal(trusting(from('10.1.2.3', 'lb-123')), 'lb-123', 'from a trusted proxy: its id')
+  t.not(trusting(from('192.0.2.1', 'lb-123')), 'lb-123', 'from anyone else: ours')
+  t.not(trusting(from('10.1.2.3', 'bad id\r\ninjected')), 'bad id\r\ninjected', 'a malformed id is replaced')
+  t.not(trusting(from('10.1.2.3', 'x'.repeat(129))), 'x'.repeat(129), 'an overlong id is replaced')
 })

@@ -16,7 +16,14 @@ const MESSAGES: Record<string, Explanation> = {
   no_session: { kind: 'info', title: 'You are not signed in', text: 'Sign in to start a session.' },
   session_expired: { kind: 'warn', title: 'Your session has ended', text: 'It timed out or the identity provider refused to refresh it. The gateway cleared the cookie; sign in again.' },
   invalid_credentials: { kind: 'error', title: 'Wrong username or password', text: 'Check both and try again. (The gateway never says which one was wrong, nor whether the user exists.)' },
-  mfa_required: { kind: 'warn', title: 'A second factor is required', text: 'The identity provider wants multi-factor authentication for this account.' },
+  mfa_required: { kind: 'info', title: 'Password accepted — now a second factor', text: 'The identity provider wants multi-factor authentication for this account. Pick one of your factors below.' },
+  mfa_pending: { kind: 'info', title: 'Waiting for approval', text: 'The push has not been approved on the device yet.' },
+  mfa_slow_down: { kind: 'info', title: 'Checking less often', text: 'The identity provider asked the page to poll more slowly; it now waits longer between checks.' },
+  mfa_invalid_code: { kind: 'error', title: 'That code is not right', text: 'Check the code and try again — the sign-in is still waiting. (An authenticator-app code works once and changes every 30 seconds.)' },
+  mfa_rejected: { kind: 'error', title: 'The push was rejected', text: 'Someone tapped "deny" on the device, so this sign-in was ended. If that was not you, change your password; otherwise sign in again.' },
+  mfa_expired: { kind: 'warn', title: 'The sign-in took too long', text: 'The pending sign-in expired (it lasts 5 minutes) or was ended. Sign in again with your password.' },
+  mfa_enrollment_required: { kind: 'error', title: 'No second factor set up', text: 'This account must use multi-factor authentication but has no factor enrolled, and the gateway does not offer enrollment. Ask an administrator.' },
+  mfa_unavailable: { kind: 'error', title: 'A second factor is required', text: 'The identity provider wants multi-factor authentication, but the gateway cannot continue this sign-in (its log says what to enable).' },
   access_denied: { kind: 'error', title: 'Access denied', text: 'The identity provider refused this sign-in (for example, the user is blocked).' },
   password_reset_required: { kind: 'error', title: 'Password reset required', text: 'This password was found in a breach. Reset it before signing in.' },
   interactive_login_required: { kind: 'error', title: 'Interactive sign-in required', text: 'The identity provider wants a CAPTCHA, which a password sign-in cannot show.' },
@@ -33,6 +40,7 @@ const MESSAGES: Record<string, Explanation> = {
   upstream_timeout: { kind: 'warn', title: 'The API is too slow', text: 'The service behind /api did not answer in time.' },
   store_unavailable: { kind: 'warn', title: 'The session store is unavailable', text: 'The gateway cannot reach its session store. Try again shortly.' },
   // The page's own.
+  mfa_cancelled: { kind: 'info', title: 'Push cancelled', text: 'The page stopped waiting. Pick another factor, or the push again.' },
   network_error: { kind: 'error', title: 'The gateway cannot be reached', text: 'Is the demo still running?' },
   unexpected_response: { kind: 'error', title: 'Unexpected answer', text: 'The gateway answered something this page does not understand.' }
 }
