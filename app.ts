@@ -5,6 +5,7 @@ import type { SessionStore } from './src/session/session-store.js'
 import { ConfigError } from './src/errors.js'
 import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
 import adminPlugin from './plugins/admin.js'
+import adminApiPlugin from './plugins/admin-api.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import authPlugin from './plugins/auth.js'
@@ -20,6 +21,8 @@ import apiProxyRoutes from './routes/api-proxy.js'
 import { errorReply } from './routes/schemas.js'
 import mfaRoutes from './routes/mfa.js'
 import sessionRoutes from './routes/session.js'
+import mySessionsRoutes from './routes/my-sessions.js'
+import userinfoRoutes from './routes/userinfo.js'
 
 /** Seams for tests and embedding: everything stateful or time-dependent can be injected. */
 export interface AppDeps {
@@ -49,16 +52,20 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore })
   app.register(sessionCookiePlugin)
-  app.register(authPlugin, { clock, fetch: metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp)) })
+  const idpFetch = metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp))
+  app.register(authPlugin, { clock, fetch: idpFetch })
   app.register(refreshPlugin, { clock })
   app.register(loginThrottlePlugin, { clock })
   app.register(mfaRoutes, { clock, fetch: deps.fetch })
   app.register(metricsPlugin, { metrics })
   app.register(adminPlugin)
+  app.register(adminApiPlugin)
   app.register(lifecyclePlugin)
 
   app.register(healthRoutes)
   app.register(sessionRoutes)
+  app.register(mySessionsRoutes)
+  app.register(userinfoRoutes, { clock, fetch: idpFetch })
   app.register(apiProxyRoutes)
   return app
 }

@@ -89,6 +89,17 @@ export interface AppConfig {
   readonly store: StoreConfig
   /** Login throttling and native-client sessions. */
   readonly login: LoginConfig
+  /** ADMIN_API, ADMIN_TOKEN: the operators' session API on the admin server (issue #11). */
+  readonly admin: AdminApiConfig
+  /** GET /session/userinfo (issue #11). */
+  readonly userinfo: { readonly cacheTtlMs: number }
+}
+
+export interface AdminApiConfig {
+  /** ADMIN_API=on: /admin/users/:sub/sessions on the admin server (ADMIN_PORT). Default off. */
+  readonly api: boolean
+  /** ADMIN_TOKEN: the bearer secret the admin API requires; set (at least 32 characters) whenever the API is on. */
+  readonly token: string | undefined
 }
 
 /** A fixed-window limit: at most `max` requests per `windowMs`. */
@@ -230,7 +241,9 @@ export function loadConfig (env: Env = process.env): AppConfig {
       perUser: parseRateLimit(read, 'LOGIN_RATE_LIMIT_USER', '20/1m'),
       perMfaLogin: parseRateLimit(read, 'LOGIN_RATE_LIMIT_MFA', '30/1m'),
       headerSessions: read.oneOf('ALLOW_HEADER_SESSIONS', ['true', 'false'], 'false', parseFlag) === 'true'
-    }
+    },
+    admin: parseAdminApi(read, adminPort),
+    userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') }
   }
   return deepFreeze(config)
 }
@@ -285,6 +298,17 @@ function parseRateLimit (read: ReturnType<typeof reader>, name: string, fallback
     throw new ConfigError(`${name}: expected N/window such as 100/1m or 10/30s (at least one request per at least one second), or off, got "${value}"`)
   }
   return { max, windowMs }
+}
+
+/** ADMIN_API=on needs ADMIN_TOKEN (a long random secret) and the admin server (ADMIN_PORT not off). */
+function parseAdminApi (read: ReturnType<typeof reader>, adminPort: number | undefined): AdminApiConfig {
+  const api = read.oneOf('ADMIN_API', ['true', 'false'], 'false', parseFlag) === 'true'
+  if (!api) return { api, token: undefined }
+  const token = read.optional('ADMIN_TOKEN')
+  if (token === undefined) throw new ConfigError('ADMIN_TOKEN: required when ADMIN_API=on; generate one with `node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"`')
+  if (token.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters (got ${token.length})`)
+  if (adminPort === undefined) throw new ConfigError('ADMIN_API: the admin API is served on the admin server; set ADMIN_PORT (not off)')
+  return { api, token }
 }
 
 function parseFlag (value: string): string {

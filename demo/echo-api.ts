@@ -48,7 +48,7 @@ function queryOf (url: string): EchoReply['query'] {
 }
 
 export function buildEchoApi (options: EchoApiOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, forceCloseConnections: true })
   // Any body is counted and dropped as it streams in: nothing is buffered.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', function (_request, payload, done) {

@@ -133,7 +133,9 @@ export async function buildIdp (options: IdpOptions = {}): Promise<Idp> {
     bruteForce: createBruteForce(positive('bruteForceThreshold', options.bruteForceThreshold, DEFAULT_BRUTE_FORCE_THRESHOLD))
   }
 
-  const app = Fastify({ logger: options.logger ?? false })
+  // A development and test server: closing it drops every connection at once, so a client that gave up on a slow
+  // answer (a timeout test) cannot hold the process open for the keep-alive timeout.
+  const app = Fastify({ logger: options.logger ?? false, forceCloseConnections: true })
   logMessage = message => { app.log.info({ mfa: message.kind, userId: message.userId }, `idp: ${message.text}`) }
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))))

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
@@ -18,6 +18,8 @@ export interface AdminServer {
    * ADMIN_PORT=off. Rejects when it cannot listen (the port is taken).
    */
   started (): Promise<AddressInfo | undefined>
+  /** Adds routes to the admin server (e.g. the admin API, plugins/admin-api.ts); registered before it listens. */
+  addRoutes (routes: FastifyPluginAsync): void
 }
 
 /**
@@ -36,6 +38,7 @@ async function adminPlugin (fastify: FastifyInstance): Promise<void> {
     rejectStarted = reject
   })
   started.catch(() => { /* reported by the onListen hook; a caller of started() sees the rejection */ })
+  const extraRoutes: FastifyPluginAsync[] = []
 
   fastify.decorate('adminServer', {
     enabled: adminPort !== undefined,
@@ -43,7 +46,8 @@ async function adminPlugin (fastify: FastifyInstance): Promise<void> {
       const address = admin?.server.address()
       return typeof address === 'object' && address !== null ? address : null
     },
-    async started () { return await started }
+    async started () { return await started },
+    addRoutes (routes) { extraRoutes.push(routes) }
   })
 
   if (adminPort === undefined) {
@@ -58,6 +62,7 @@ async function adminPlugin (fastify: FastifyInstance): Promise<void> {
       const text = await registry.metrics()
       return await reply.type(registry.contentType).header('cache-control', 'no-store').send(text)
     })
+    for (const routes of extraRoutes) await server.register(routes)
     admin = server
     try {
       await server.listen({ host, port: adminPort })

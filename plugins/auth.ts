@@ -59,6 +59,9 @@ export interface AuthPluginOptions {
   fetch?: typeof fetch | undefined
 }
 
+/** The longest User-Agent kept in a session record. */
+const USER_AGENT_MAX = 256
+
 /** A short, stable, non-reversible handle for a username in logs. */
 export function hashIdentifier (value: string): string {
   return createHash('sha256').update(value.trim().toLowerCase()).digest('base64url').slice(0, 12)
@@ -192,7 +195,10 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
       ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
       expiresAt: tokens.expiresAt,
       lifetimeMs: tokens.lifetimeMs,
-      scope: tokens.scope ?? idp.scope
+      scope: tokens.scope ?? idp.scope,
+      // Shown in the user's list of sessions (GET /session/all): which device, from where.
+      ...(typeof request.headers['user-agent'] === 'string' ? { userAgent: request.headers['user-agent'].slice(0, USER_AGENT_MAX) } : {}),
+      ip: request.ip
     })
     request.session = record
     request.sessionId = id

@@ -77,12 +77,6 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     }
   }
 
-  async function saveIfLive (sessionId: string, record: SessionRecord): Promise<boolean> {
-    if (await fastify.sessions.peek(sessionId) === undefined) return false
-    await fastify.sessions.save(sessionId, record)
-    return true
-  }
-
   async function applyTokens (current: SessionRecord, tokens: TokenSet, now: number, log: FastifyBaseLogger): Promise<SessionRecord> {
     let user = current.user
     if (tokens.idToken !== undefined) {
@@ -182,7 +176,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       throw await refreshFailed(sessionId, current, err, log)
     }
     const next = await applyTokens(current, tokens, clock.now(), log)
-    if (!await saveIfLive(sessionId, next)) {
+    if (!await fastify.sessions.saveIfLive(sessionId, next)) {
       // Logged out while the refresh was in flight: do not bring the session back, and retire the new token.
       if (tokens.refreshToken !== undefined) void fastify.tokenClient.revoke(tokens.refreshToken, { ip: context.ip }).catch(() => {})
       throw new GatewayError('no_session')
@@ -203,7 +197,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     if (err.status === 429) {
       const until = now + (err.retryAfter ?? 1) * 1000
       noteRateLimit(sessionId, err, until)
-      await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
+      await fastify.sessions.saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'refresh_rate_limited' })
       log.warn({ event: 'refresh', outcome: 'rate_limited', retryAfter: err.retryAfter }, 'identity provider rate limited a refresh')
       fastify.metrics?.refreshOutcome('rate_limited')
       return deferred('refresh_rate_limited', until, err)
@@ -215,7 +209,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     }
     fastify.metrics?.refreshOutcome('transient') // metrics are optional: the plugin also runs without them
     const until = now + TRANSIENT_BACKOFF_MS
-    await saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
+    await fastify.sessions.saveIfLive(sessionId, { ...current, refreshNotBefore: until, refreshBlockedBy: 'idp_unavailable' })
     return deferred('idp_unavailable', until, err)
   }
 

@@ -55,6 +55,7 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
       client,
       keyPrefix: redis.keyPrefix,
       sealer,
+      userIndexTtlMs: session.absoluteTimeoutMs,
       onUnreadable: () => { fastify.log.warn('a stored session cannot be decrypted (its SESSION_ENCRYPTION_KEY was removed, or the value was altered): treated as no session') }
     })
     lock = createRedisLock(client, { keyPrefix: redis.keyPrefix })

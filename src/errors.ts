@@ -10,6 +10,7 @@ export const ERROR_CATALOG = {
   payload_too_large: [413, 'The request body is too large'],
   unsupported_media_type: [415, 'Unsupported content type'],
   not_found: [404, 'No such route'],
+  session_not_found: [404, 'No such session among the user\'s sessions'],
   // Sessions
   no_session: [401, 'No valid session'],
   session_expired: [401, 'The session has expired; sign in again'],
@@ -32,6 +33,7 @@ export const ERROR_CATALOG = {
   // Request protection
   csrf_required: [403, 'This request needs the anti-CSRF header'],
   origin_forbidden: [403, 'Requests from this origin are not allowed'],
+  admin_unauthorized: [401, 'The admin API needs a valid bearer token'],
   // Identity provider
   idp_unavailable: [502, 'The identity provider is unavailable'],
   idp_timeout: [504, 'The identity provider did not answer in time'],

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { SessionRecord, SessionStore } from './session-store.js'
+import { createUserIndex } from './user-index.js'
 
 export interface MemoryStoreOptions {
   /** The most sessions kept; the least recently used is evicted beyond it. */
@@ -19,24 +20,46 @@ export interface MemoryStore extends SessionStore {
  */
 export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   const { onEvict } = options
+  // The per-user index follows the LRU: whatever leaves the cache (delete, eviction, expiry, overwrite) leaves the index.
+  const index = createUserIndex()
   const cache = new LRUCache<string, SessionRecord>({
     max: options.maxEntries,
     ttlAutopurge: false,
-    dispose: onEvict === undefined
-      ? undefined
-      : (record, key, reason) => { if (reason === 'evict') onEvict(key, record) }
+    dispose: (record, key, reason) => {
+      index.remove(record.sub, key)
+      if (reason === 'evict') onEvict?.(key, record)
+    }
   })
+  const put = (key: string, record: SessionRecord, ttlMs: number): void => {
+    cache.set(key, record, { ttl: ttlMs })
+    index.add(record.sub, key)
+  }
   return {
     get size () { return cache.size },
     async get (key) { return cache.get(key) },
     async set (key, record, ttlMs) {
-      cache.set(key, deepFreeze(structuredClone(record)), { ttl: ttlMs })
+      put(key, deepFreeze(structuredClone(record)), ttlMs)
+    },
+    async replace (key, record, ttlMs) {
+      if (!cache.has(key)) return false
+      put(key, deepFreeze(structuredClone(record)), ttlMs)
+      return true
     },
     async touch (key, lastSeenAt, ttlMs) {
       const record = cache.get(key)
-      if (record !== undefined) cache.set(key, Object.freeze({ ...record, lastSeenAt }), { ttl: ttlMs })
+      if (record !== undefined) put(key, Object.freeze({ ...record, lastSeenAt }), ttlMs)
     },
     async delete (key) { cache.delete(key) },
+    async listByUser (sub) {
+      const entries = []
+      for (const key of index.keys(sub)) {
+        // peek: listing does not make a session recently used. A key whose record is gone or expired is pruned.
+        const record = cache.peek(key)
+        if (record === undefined || record.sub !== sub) index.remove(sub, key)
+        else entries.push({ key, record })
+      }
+      return entries
+    },
     async close () { cache.clear() }
   }
 }

@@ -7,11 +7,17 @@
  * A read is one HMGET and one decryption. Writes are Lua scripts (registered once with defineCommand) so the value
  * and its TTL change together. Any Redis failure becomes `store_unavailable` (503); an unreadable value (a removed
  * encryption key, tampering) reads as no session.
+ *
+ * The per-user index (issue #11) is a set per user, `<prefix>user:<SHA-256 of the sub>`, of storage keys: added to on
+ * every set, its TTL renewed to `userIndexTtlMs` (at least the longest session) each time; a delete removes the key
+ * from it; members whose session expired by TTL are pruned when the user's sessions are listed. Separate commands,
+ * not one script, so the session and index keys may live on different Cluster slots.
  */
 import type { Cluster, Redis } from 'ioredis'
 import type { Sealer } from '../crypto/sealer.js'
 import { GatewayError } from '../errors.js'
-import type { SessionRecord, SessionStore } from './session-store.js'
+import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
+import { userIndexKeyFor } from './user-index.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -22,9 +28,14 @@ export interface RedisStoreOptions {
   readonly sealer: Sealer
   /** Called when a stored value exists but cannot be opened (wrong or removed key, altered value). */
   readonly onUnreadable?: (key: string) => void
+  /** TTL of a user's index set, renewed on every set: at least the longest session (SESSION_ABSOLUTE_TIMEOUT). Default 24 h. */
+  readonly userIndexTtlMs?: number
 }
 
-const SET_LUA = `redis.call('HSET', KEYS[1], 'r', ARGV[1], 's', ARGV[2])
+const DEFAULT_USER_INDEX_TTL_MS = 24 * 3_600_000
+
+const SET_LUA = `if ARGV[4] == 'xx' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 's', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
 
@@ -34,7 +45,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
 interface WithScripts {
-  bffSessionSet?: (key: string, sealed: string, lastSeenAt: string, ttlMs: string) => Promise<number>
+  bffSessionSet?: (key: string, sealed: string, lastSeenAt: string, ttlMs: string, mode: '' | 'xx') => Promise<number>
   bffSessionTouch?: (key: string, lastSeenAt: string, ttlMs: string) => Promise<number>
 }
 
@@ -45,6 +56,7 @@ export function sessionKeyFor (keyPrefix: string, key: string): string {
 
 export function createRedisStore (options: RedisStoreOptions): SessionStore {
   const { client, keyPrefix, sealer, onUnreadable } = options
+  const userIndexTtlMs = options.userIndexTtlMs ?? DEFAULT_USER_INDEX_TTL_MS
   const scripted = client as RedisClient & WithScripts
   if (scripted.bffSessionSet === undefined) client.defineCommand('bffSessionSet', { numberOfKeys: 1, lua: SET_LUA })
   if (scripted.bffSessionTouch === undefined) client.defineCommand('bffSessionTouch', { numberOfKeys: 1, lua: TOUCH_LUA })
@@ -63,23 +75,44 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
 
   const ttl = (ttlMs: number): string => String(Math.max(1, Math.ceil(ttlMs)))
 
+  /** An HMGET answer (sealed record, lastSeenAt) as a record, or undefined. */
+  function decode (key: string, sealed: string | null | undefined, seen: string | null | undefined): SessionRecord | undefined {
+    if (sealed === null || sealed === undefined) return undefined
+    const json = sealer.open(sealed, key)
+    if (json === undefined) {
+      onUnreadable?.(key)
+      return undefined
+    }
+    const record = JSON.parse(json) as Omit<SessionRecord, 'lastSeenAt'>
+    return { ...record, lastSeenAt: Number(seen ?? record.createdAt) }
+  }
+
+  async function get (key: string): Promise<SessionRecord | undefined> {
+    const [sealed, seen] = await command(async () => await client.hmget(sessionKeyFor(keyPrefix, key), 'r', 's'))
+    return decode(key, sealed, seen)
+  }
+
+  /** Writes the sealed record and indexes it under its user; with mode 'xx', only if the key still exists. */
+  const write = async (key: string, record: SessionRecord, ttlMs: number, mode: '' | 'xx'): Promise<boolean> => {
+    const { lastSeenAt, ...rest } = record
+    const sealed = sealer.seal(JSON.stringify(rest), key)
+    const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(lastSeenAt), ttl(ttlMs), mode))
+    if (written === 0) return false
+    if (record.sub === '') return true
+    const indexKey = userIndexKeyFor(keyPrefix, record.sub)
+    await command(async () => await client.multi().sadd(indexKey, key).pexpire(indexKey, ttl(userIndexTtlMs)).exec())
+    return true
+  }
+
   return {
-    async get (key) {
-      const [sealed, seen] = await command(async () => await client.hmget(sessionKeyFor(keyPrefix, key), 'r', 's'))
-      if (sealed === null || sealed === undefined) return undefined
-      const json = sealer.open(sealed, key)
-      if (json === undefined) {
-        onUnreadable?.(key)
-        return undefined
-      }
-      const record = JSON.parse(json) as Omit<SessionRecord, 'lastSeenAt'>
-      return { ...record, lastSeenAt: Number(seen ?? record.createdAt) }
-    },
+    get,
 
     async set (key, record, ttlMs) {
-      const { lastSeenAt, ...rest } = record
-      const sealed = sealer.seal(JSON.stringify(rest), key)
-      await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(lastSeenAt), ttl(ttlMs)))
+      await write(key, record, ttlMs, '')
+    },
+
+    async replace (key, record, ttlMs) {
+      return await write(key, record, ttlMs, 'xx')
     },
 
     async touch (key, lastSeenAt, ttlMs) {
@@ -87,7 +120,28 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     },
 
     async delete (key) {
+      // The record names its user: read before deleting, to take the key out of the user's index (rare: logouts).
+      const record = await get(key).catch(() => undefined)
       await command(async () => await client.del(sessionKeyFor(keyPrefix, key)))
+      if (record !== undefined && record.sub !== '') await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+    },
+
+    async listByUser (sub) {
+      if (sub === '') return []
+      const indexKey = userIndexKeyFor(keyPrefix, sub)
+      const keys = await command(async () => await client.smembers(indexKey))
+      if (keys.length === 0) return []
+      const replies = await command(async () => await Promise.all(keys.map(async key => await client.hmget(sessionKeyFor(keyPrefix, key), 'r', 's'))))
+      const entries: UserSessionEntry[] = []
+      const gone: string[] = []
+      keys.forEach((key, i) => {
+        const [sealed, seen] = replies[i] ?? []
+        const record = decode(key, sealed, seen)
+        if (record === undefined || record.sub !== sub) gone.push(key)
+        else entries.push({ key, record })
+      })
+      if (gone.length > 0) await command(async () => await client.srem(indexKey, ...gone))
+      return entries
     },
 
     // The client belongs to whoever created it (the sessions plugin quits it on close).

@@ -27,16 +27,38 @@ export interface SessionRecord {
   readonly refreshNotBefore?: number
   /** Why refreshNotBefore is set: what a request with an expired token is told meanwhile. */
   readonly refreshBlockedBy?: 'refresh_rate_limited' | 'idp_unavailable'
+  /** The User-Agent header of the login request (truncated), shown in the user's list of sessions. */
+  readonly userAgent?: string
+  /** The client IP of the login request, shown in the user's list of sessions. */
+  readonly ip?: string
+}
+
+/** One entry of a user's sessions: the storage key and its record. */
+export interface UserSessionEntry {
+  readonly key: string
+  readonly record: SessionRecord
 }
 
 export interface SessionStore {
   get (key: string): Promise<SessionRecord | undefined>
   /** Stores the record; the store may forget it after ttlMs. */
   set (key: string, record: SessionRecord, ttlMs: number): Promise<void>
+  /**
+   * Stores the record only if the key still exists, atomically; true if it did. A refresh writes its new tokens this
+   * way, so a logout that lands while the refresh is in flight (on any replica) is never undone. Without it, the
+   * Sessions layer reads, then writes.
+   */
+  replace? (key: string, record: SessionRecord, ttlMs: number): Promise<boolean>
   /** Records activity: sets lastSeenAt and extends the entry's lifetime, if the entry still exists. */
   touch (key: string, lastSeenAt: number, ttlMs: number): Promise<void>
   delete (key: string): Promise<void>
   close (): Promise<void>
   /** Resolves when the store answers, rejects when it does not (readiness). Without it, /readyz reads an unknown key. */
   ping? (): Promise<void>
+  /**
+   * The sessions of one user (`sub`), from the store's per-user index (issue #11). The store keeps the index on set,
+   * delete and its own eviction, and prunes entries whose session is gone when it lists them. Timeouts are not
+   * checked here (the Sessions layer does that). A store without it cannot list or end a user's other sessions.
+   */
+  listByUser? (sub: string): Promise<UserSessionEntry[]>
 }

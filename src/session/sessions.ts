@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
 import { isWellFormedSessionId, newSessionId, storageKey } from './session-id.js'
-import type { SessionRecord, SessionStore } from './session-store.js'
+import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
 
 export interface SessionsOptions {
   readonly store: SessionStore
@@ -21,7 +21,18 @@ export interface Sessions {
   peek (id: string): Promise<SessionRecord | undefined>
   /** Replaces a live session's record. */
   save (id: string, record: SessionRecord): Promise<void>
+  /** Replaces the record only if the session still exists (atomically where the store can); false if it is gone. */
+  saveIfLive (id: string, record: SessionRecord): Promise<boolean>
   destroy (id: string): Promise<void>
+  /** The storage key of a session id (SHA-256, cached). */
+  keyOf (id: string): string
+  /**
+   * A user's live sessions, oldest first, from the store's per-user index; sessions past their idle or absolute
+   * timeout are deleted on the way. Empty for an empty sub, or a store without an index.
+   */
+  listForUser (sub: string): Promise<UserSessionEntry[]>
+  /** Deletes a session by its storage key (what listForUser gives). */
+  destroyKey (key: string): Promise<void>
 }
 
 /**
@@ -86,8 +97,35 @@ export function createSessions (options: SessionsOptions): Sessions {
       await store.set(keyOf(id), record, ttlFor(record, now))
     },
 
+    async saveIfLive (id, record) {
+      const key = keyOf(id)
+      const ttlMs = ttlFor(record, clock.now())
+      if (store.replace !== undefined) return await store.replace(key, record, ttlMs)
+      if (await store.get(key) === undefined) return false
+      await store.set(key, record, ttlMs)
+      return true
+    },
+
     async destroy (id) {
       if (isWellFormedSessionId(id)) await store.delete(keyOf(id))
+    },
+
+    keyOf,
+
+    async listForUser (sub) {
+      if (sub === '' || store.listByUser === undefined) return []
+      const now = clock.now()
+      const live: UserSessionEntry[] = []
+      for (const entry of await store.listByUser(sub)) {
+        const { record } = entry
+        if (now >= record.absoluteExpiresAt || now - record.lastSeenAt >= idleTimeoutMs) await store.delete(entry.key)
+        else live.push(entry)
+      }
+      return live.sort((a, b) => a.record.createdAt - b.record.createdAt)
+    },
+
+    async destroyKey (key) {
+      await store.delete(key)
     }
   }
 }

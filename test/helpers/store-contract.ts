@@ -72,6 +72,22 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
     t.equal(got?.version, 1)
   })
 
+  await t.test('replace writes only over a live key (a logout is never undone by a late refresh)', async t => {
+    const store = await fresh(t)
+    if (store.replace === undefined) {
+      t.pass('this store has no replace: the Sessions layer reads, then writes')
+      return
+    }
+    t.equal(await store.replace('gone', sampleRecord(), TTL), false, 'a missing key is not written')
+    t.equal(await store.get('gone'), undefined, 'and not created')
+    await store.set('k1', sampleRecord(), TTL)
+    t.equal(await store.replace('k1', sampleRecord({ accessToken: 'at-2', version: 1 }), TTL), true)
+    t.equal((await store.get('k1'))?.accessToken, 'at-2', 'a live key is replaced')
+    await store.delete('k1')
+    t.equal(await store.replace('k1', sampleRecord({ accessToken: 'at-3' }), TTL), false, 'after a delete, nothing comes back')
+    t.equal(await store.get('k1'), undefined)
+  })
+
   await t.test('keys are independent', async t => {
     const store = await fresh(t)
     await Promise.all([
@@ -140,6 +156,36 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
     t.ok(await store.get('k1'))
     await store.touch('k1', 2, 10 * 60_000)
     t.equal((await store.get('k1'))?.lastSeenAt, 2)
+  })
+
+  // The per-user index (issue #11). A store without listByUser cannot list a user's sessions; both built-in stores have it.
+  await t.test('listByUser: the sessions of one user, kept through set, touch and delete; an empty sub is never indexed', async t => {
+    const store = await fresh(t)
+    const list = store.listByUser?.bind(store)
+    if (list === undefined) {
+      t.pass('this store keeps no per-user index')
+      return
+    }
+    const keysOf = async (sub: string): Promise<string[]> => (await list(sub)).map(entry => entry.key).sort()
+    await store.set('u1', sampleRecord({ sub: 'alice' }), TTL)
+    await store.set('u2', sampleRecord({ sub: 'alice', accessToken: 'at-u2' }), TTL)
+    await store.set('u3', sampleRecord({ sub: 'bob' }), TTL)
+    await store.set('u4', sampleRecord({ sub: '' }), TTL)
+    t.same(await keysOf('alice'), ['u1', 'u2'])
+    t.same(await keysOf('bob'), ['u3'])
+    t.same(await keysOf(''), [], 'sessions without a sub are not one user')
+    t.same(await keysOf('nobody'), [])
+    t.equal((await list('alice')).find(entry => entry.key === 'u2')?.record.accessToken, 'at-u2', 'entries carry their records')
+    await store.touch('u1', 7, TTL)
+    await store.set('u2', sampleRecord({ sub: 'alice', version: 1 }), TTL)
+    t.same(await keysOf('alice'), ['u1', 'u2'], 'touch and overwrite keep the entry')
+    t.equal((await list('alice')).find(entry => entry.key === 'u1')?.record.lastSeenAt, 7)
+    await store.delete('u1')
+    t.same(await keysOf('alice'), ['u2'], 'delete takes the key out')
+    await store.delete('u2')
+    await store.delete('u3')
+    t.same(await keysOf('alice'), [])
+    t.same(await keysOf('bob'), [])
   })
 
   await t.test('close resolves', async t => {

@@ -1,0 +1,66 @@
+/**
+ * The per-user index of sessions (issue #11): which storage keys belong to a `sub`, so a user can list and end their
+ * own sessions and an operator can end all of a user's sessions. The memory store keeps it in a Map next to its LRU;
+ * the Redis store keeps one set per user (see userIndexKeyFor). Also the opaque per-session handle clients see.
+ */
+import { createHash, createHmac } from 'node:crypto'
+
+export interface UserIndex {
+  add (sub: string, key: string): void
+  remove (sub: string, key: string): void
+  /** The storage keys indexed for a user (a copy; may name sessions that are gone). */
+  keys (sub: string): string[]
+  /** Users with at least one indexed key. */
+  readonly users: number
+}
+
+/**
+ * In-process index: sub → set of storage keys. An empty sub (a session without an id_token) is never indexed: it
+ * would put every such session under one "user".
+ */
+export function createUserIndex (): UserIndex {
+  const byUser = new Map<string, Set<string>>()
+  return {
+    add (sub, key) {
+      if (sub === '') return
+      let keys = byUser.get(sub)
+      if (keys === undefined) {
+        keys = new Set()
+        byUser.set(sub, keys)
+      }
+      keys.add(key)
+    },
+    remove (sub, key) {
+      const keys = byUser.get(sub)
+      if (keys === undefined) return
+      keys.delete(key)
+      if (keys.size === 0) byUser.delete(sub)
+    },
+    keys (sub) {
+      return [...(byUser.get(sub) ?? [])]
+    },
+    get users () { return byUser.size }
+  }
+}
+
+/**
+ * The Redis key of a user's index: `<prefix>user:<SHA-256 of the sub>`, a set of storage keys. The sub is hashed so a
+ * key listing shows no user identifier.
+ */
+export function userIndexKeyFor (keyPrefix: string, sub: string): string {
+  return `${keyPrefix}user:${createHash('sha256').update(sub).digest('base64url')}`
+}
+
+/**
+ * The opaque handle of a session in `GET /session/all` and the admin API: an HMAC of the storage key under the
+ * server's secret. It is neither the session id nor its storage key, cannot be turned into either, and is stable
+ * while the secret is. 128 bits, base64url (22 characters).
+ */
+export function sessionHandleOf (secret: string, key: string): string {
+  return createHmac('sha256', secret).update(`bff-session-handle\0${key}`).digest('base64url').slice(0, 22)
+}
+
+/** True for strings shaped like a handle from sessionHandleOf. */
+export function isWellFormedHandle (value: string): boolean {
+  return value.length === 22 && /^[A-Za-z0-9_-]+$/.test(value)
+}
