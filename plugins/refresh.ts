@@ -27,6 +27,12 @@ declare module 'fastify' {
 export interface Refresher {
   /** Refreshes now unless another refresh of the session is running (then joins it). `force` skips the freshness check. */
   refresh (sessionId: string, context: RefreshContext): Promise<SessionRecord>
+  /**
+   * The request's access token was refused (an upstream or the IdP answered 401 invalid_token): takes the session's
+   * newer token if another request already refreshed it, else forces one refresh. Updates request.session and
+   * request.accessToken; throws like refresh.
+   */
+  renewRefused (request: FastifyRequest): Promise<SessionRecord>
   /** Refreshes in flight in this process. */
   readonly inflight: number
 }
@@ -216,6 +222,16 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   const refresher: Refresher = {
     async refresh (sessionId, context) {
       return await flights.run(sessionId, async () => await runRefresh(sessionId, context))
+    },
+    async renewRefused (request) {
+      const refused = request.accessToken
+      const stored = await fastify.sessions.peek(request.sessionId)
+      const record = stored !== undefined && stored.accessToken !== refused
+        ? stored
+        : await refresher.refresh(request.sessionId, { ip: request.ip, log: request.log, force: true })
+      request.session = record
+      request.accessToken = record.accessToken
+      return record
     },
     get inflight () { return flights.pending }
   }

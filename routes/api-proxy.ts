@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UpstreamConfig } from '../fastify.config.js'
 import { sendError } from '../plugins/error-handler.js'
 import { GatewayError } from '../src/errors.js'
@@ -128,14 +128,8 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
    */
   async function retryWithFreshToken (request: ProxiedRequest, reply: ProxyReply, res: UpstreamResponse, prefix: string): Promise<void> {
     res.stream.resume()
-    const refused = request.accessToken
     try {
-      const stored = await fastify.sessions.peek(request.sessionId)
-      const record = stored !== undefined && stored.accessToken !== refused
-        ? stored
-        : await fastify.refresher.refresh(request.sessionId, { ip: request.ip, log: request.log, force: true })
-      request.session = record
-      request.accessToken = record.accessToken
+      await fastify.refresher.renewRefused(request as FastifyRequest)
     } catch (err) {
       for (const name of Object.keys(res.headers)) reply.removeHeader(name)
       if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) {

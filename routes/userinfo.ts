@@ -77,12 +77,7 @@ export default async function userinfoRoutes (fastify: FastifyInstance, opts: Us
     }
     let token: string
     try {
-      const stored = await fastify.sessions.peek(request.sessionId)
-      const record = stored !== undefined && stored.accessToken !== refused
-        ? stored
-        : await fastify.refresher.refresh(request.sessionId, { ip: request.ip, log: request.log, force: true })
-      request.session = record
-      token = record.accessToken
+      token = (await fastify.refresher.renewRefused(request)).accessToken
     } catch (err) {
       if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) return await ended(request, reply, err)
       throw err
