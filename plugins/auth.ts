@@ -111,19 +111,24 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
 
   const headerSessions = fastify.config.login.headerSessions
 
+  /** Attaches the live session an id names, if any; true when one was attached. */
+  async function attachSession (request: FastifyRequest, id: string, source: 'cookie' | 'handle'): Promise<boolean> {
+    const record = await fastify.sessions.load(id)
+    if (record === undefined) {
+      request.log.debug(`session ${source} names no live session`)
+      return false
+    }
+    request.session = record
+    request.sessionId = id
+    return true
+  }
+
   /** A native client's `Authorization: Session <handle>`: the same signed id as the cookie, checked the same way. */
   async function loadHeaderSession (request: FastifyRequest): Promise<void> {
     request.sessionTransport = 'header'
     const handle = sessionHandleFrom(request.headers.authorization)
-    const unsigned = handle === undefined ? undefined : request.unsignCookie(handle)
-    if (unsigned === undefined || !unsigned.valid || unsigned.value === null) return
-    const record = await fastify.sessions.load(unsigned.value)
-    if (record === undefined) {
-      request.log.debug('session handle names no live session')
-      return
-    }
-    request.session = record
-    request.sessionId = unsigned.value
+    const verified = handle === undefined ? undefined : request.verifySignedSessionId(handle)
+    if (verified !== undefined) await attachSession(request, verified.id, 'handle')
   }
 
   async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -135,14 +140,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     }
     const cookie = request.readSessionCookie()
     if (cookie === undefined) return
-    const record = await fastify.sessions.load(cookie.id)
-    if (record === undefined) {
-      request.log.debug('session cookie names no live session')
-      return
-    }
-    request.session = record
-    request.sessionId = cookie.id
-    if (cookie.renew) reply.setSessionCookie(cookie.id)
+    if (await attachSession(request, cookie.id, 'cookie') && cookie.renew) reply.setSessionCookie(cookie.id)
   }
 
   fastify.decorate('loadSession', loadSession)

@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The session id from a validly signed session cookie, or undefined. Needs a new cookie when `renew` is set. */
     readSessionCookie (): { id: string, renew: boolean } | undefined
+    /** Verifies a signed session id (a cookie value or a native client's handle); undefined when the signature fails. */
+    verifySignedSessionId (signed: string): { id: string, renew: boolean } | undefined
   }
   interface FastifyReply {
     setSessionCookie (id: string): FastifyReply
@@ -14,7 +16,7 @@ declare module 'fastify' {
   }
 }
 
-/** How many verified cookie values are remembered (about 200 bytes each). */
+/** How many verified signed session ids (cookie values, native handles) are remembered (about 200 bytes each). */
 const VERIFIED_COOKIE_CACHE_SIZE = 10_000
 
 /**
@@ -36,16 +38,20 @@ async function sessionCookiePlugin (fastify: FastifyInstance): Promise<void> {
   // so unsigned garbage cannot fill the cache; bounded, so it cannot grow without limit).
   const verified = new LRUCache<string, { id: string, renew: boolean }>({ max: VERIFIED_COOKIE_CACHE_SIZE })
 
+  function verifySignedSessionId (this: FastifyRequest, signed: string): { id: string, renew: boolean } | undefined {
+    const known = verified.get(signed)
+    if (known !== undefined) return known
+    const result = this.unsignCookie(signed)
+    if (!result.valid || result.value === null) return undefined
+    const checked = { id: result.value, renew: result.renew }
+    verified.set(signed, checked)
+    return checked
+  }
+
+  fastify.decorateRequest('verifySignedSessionId', verifySignedSessionId)
   fastify.decorateRequest('readSessionCookie', function (this: FastifyRequest) {
     const raw = this.cookies[settings.name]
-    if (raw === undefined || raw === '') return undefined
-    const known = verified.get(raw)
-    if (known !== undefined) return known
-    const result = this.unsignCookie(raw)
-    if (!result.valid || result.value === null) return undefined
-    const cookie = { id: result.value, renew: result.renew }
-    verified.set(raw, cookie)
-    return cookie
+    return raw === undefined || raw === '' ? undefined : verifySignedSessionId.call(this, raw)
   })
 
   fastify.decorateReply('setSessionCookie', function (this: FastifyReply, id: string) {
