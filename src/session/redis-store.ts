@@ -17,7 +17,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Sealer } from '../crypto/sealer.js'
 import { GatewayError } from '../errors.js'
 import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
-import { userIndexKeyFor } from './user-index.js'
+import { isIndexedUser, userIndexKeyFor } from './user-index.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -98,7 +98,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     const sealed = sealer.seal(JSON.stringify(rest), key)
     const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(lastSeenAt), ttl(ttlMs), mode))
     if (written === 0) return false
-    if (record.sub === '') return true
+    if (!isIndexedUser(record.sub)) return true
     const indexKey = userIndexKeyFor(keyPrefix, record.sub)
     await command(async () => await client.multi().sadd(indexKey, key).pexpire(indexKey, ttl(userIndexTtlMs)).exec())
     return true
@@ -123,7 +123,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
       // The record names its user: read before deleting, to take the key out of the user's index (rare: logouts).
       const record = await get(key).catch(() => undefined)
       await command(async () => await client.del(sessionKeyFor(keyPrefix, key)))
-      if (record !== undefined && record.sub !== '') await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+      if (record !== undefined && isIndexedUser(record.sub)) await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
     },
 
     async listByUser (sub) {

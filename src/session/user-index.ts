@@ -15,6 +15,14 @@ export interface UserIndex {
 }
 
 /**
+ * Whether a record's `sub` goes into the index: only a non-empty string. Sessions without an id_token have an empty
+ * sub, and other record kinds kept in the same store (MFA pending logins) have none at all.
+ */
+export function isIndexedUser (sub: unknown): sub is string {
+  return typeof sub === 'string' && sub !== ''
+}
+
+/**
  * In-process index: sub → set of storage keys. An empty sub (a session without an id_token) is never indexed: it
  * would put every such session under one "user".
  */
@@ -22,7 +30,7 @@ export function createUserIndex (): UserIndex {
   const byUser = new Map<string, Set<string>>()
   return {
     add (sub, key) {
-      if (sub === '') return
+      if (!isIndexedUser(sub)) return
       let keys = byUser.get(sub)
       if (keys === undefined) {
         keys = new Set()
