@@ -1,7 +1,8 @@
 /**
  * Memory job (run by bench/run.ts in its own process with --expose-gc): heap bytes per session in the memory store
  * at several sizes, and eviction at the store's bound. One real record from a real login is cloned with distinct
- * ids and tokens and stored through createSessions → store.set, exactly the path a login takes.
+ * ids, tokens and claims (fresh strings, as JSON.parse makes them) and stored through createSessions → store.set,
+ * exactly the path a login takes.
  */
 import { systemClock } from '../src/clock.js'
 import { createMemoryStore } from '../src/session/memory-store.js'
@@ -30,22 +31,27 @@ export interface MemoryResult {
   eviction: { maxEntries: number, inserted: number, sizeAfter: number, evicted: number, oldestGone: boolean, newestKept: boolean }
 }
 
-/** A variant of a token with distinct trailing characters (same length), as a new flat string. */
+/** A variant of a token with distinct trailing characters (same length). */
 function variant (token: string, i: number): string {
   const tail = i.toString(36).padStart(10, '0')
   return token.slice(0, token.length - tail.length) + tail
 }
 
+/**
+ * Session i's record as a login hands it over: every string its own (the token client and the id_token verifier get
+ * them from JSON.parse), so nothing is shared between sessions that would not be in production.
+ */
 function clone (base: SessionRecord, i: number): NewSession {
   const sub = `${base.sub}-${i}`
   const { createdAt: _c, absoluteExpiresAt: _a, lastSeenAt: _l, version: _v, ...rest } = base
-  return {
+  const session: NewSession = {
     ...rest,
     sub,
     user: { ...base.user, sub },
     accessToken: variant(base.accessToken, i),
     ...(base.refreshToken === undefined ? {} : { refreshToken: variant(base.refreshToken, i) })
   }
+  return JSON.parse(JSON.stringify(session)) as NewSession
 }
 
 const sessionsFor = (maxEntries: number, onEvict?: () => void) => {

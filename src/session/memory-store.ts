@@ -14,9 +14,11 @@ export interface MemoryStore extends SessionStore {
 }
 
 /**
- * The embedded default store: bounded by an LRU. Records are copied and frozen on the way in, so a caller
- * mutating its object cannot change what is stored (the same guarantee a serialising store gives), without
- * a parse on every read.
+ * The embedded default store: bounded by an LRU. Records are copied on the way in and on the way out, so a caller
+ * mutating its object cannot change what is stored (the same guarantee a serialising store gives), without a parse on
+ * every read. Copies, not frozen objects: on Node 20, V8 keeps a frozen record in a larger dictionary layout (about 700
+ * bytes more per session, measured), while copying a record costs a fraction of a microsecond. Strings are immutable
+ * and shared between copies.
  */
 export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   const { onEvict } = options
@@ -36,18 +38,21 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   }
   return {
     get size () { return cache.size },
-    async get (key) { return cache.get(key) },
+    async get (key) {
+      const record = cache.get(key)
+      return record === undefined ? undefined : copyRecord(record)
+    },
     async set (key, record, ttlMs) {
-      put(key, deepFreeze(structuredClone(record)), ttlMs)
+      put(key, copyRecord(record), ttlMs)
     },
     async replace (key, record, ttlMs) {
       if (!cache.has(key)) return false
-      put(key, deepFreeze(structuredClone(record)), ttlMs)
+      put(key, copyRecord(record), ttlMs)
       return true
     },
     async touch (key, lastSeenAt, ttlMs) {
       const record = cache.get(key)
-      if (record !== undefined) put(key, Object.freeze({ ...record, lastSeenAt }), ttlMs)
+      if (record !== undefined) put(key, { ...record, lastSeenAt }, ttlMs)
     },
     async delete (key) { cache.delete(key) },
     async listByUser (sub) {
@@ -56,7 +61,7 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
         // peek: listing does not make a session recently used. A key whose record is gone or expired is pruned.
         const record = cache.peek(key)
         if (record === undefined || record.sub !== sub) index.remove(sub, key)
-        else entries.push({ key, record })
+        else entries.push({ key, record: copyRecord(record) })
       }
       return entries
     },
@@ -64,11 +69,20 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   }
 }
 
-/** Freezes nested objects too (user claims), so a record read back cannot be changed in place. */
-function deepFreeze<T> (value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child)
-    Object.freeze(value)
+/** A record with its own objects (the user claims may nest); the strings are shared. */
+function copyRecord (record: SessionRecord): SessionRecord {
+  return { ...record, user: copyJson(record.user) as SessionRecord['user'] }
+}
+
+/** A copy of a JSON value's objects and arrays. */
+function copyJson (value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map(copyJson)
+  // A spread keeps the compact layout of the original; only nested objects need copies of their own.
+  const copy: Record<string, unknown> = { ...value }
+  for (const name in copy) {
+    const child = copy[name]
+    if (child !== null && typeof child === 'object') copy[name] = copyJson(child)
   }
-  return value
+  return copy
 }

@@ -115,15 +115,17 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
   await t.test('mutating a record read back does not change what is stored', async t => {
     const store = await fresh(t)
     await store.set('k1', sampleRecord(), TTL)
-    const first = await store.get('k1') as unknown as { accessToken: string, user: Record<string, unknown> & { nested: { a: number } } }
+    const first = await store.get('k1') as unknown as { accessToken: string, user: Record<string, unknown> & { nested: { a: number }, 'https://example.com/roles': string[] } }
     // A store may hand out frozen records (then the writes throw) or copies (then they are lost): both are fine.
     try { first.accessToken = 'changed' } catch {}
     try { first.user.name = 'Mallory' } catch {}
     try { first.user.nested.a = 2 } catch {}
+    try { first.user['https://example.com/roles'].push('root') } catch {}
     const again = await store.get('k1')
     t.equal(again?.accessToken, 'at-1')
     t.equal(again?.user.name, 'Alice')
     t.same(again?.user.nested, { a: 1 })
+    t.same(again?.user['https://example.com/roles'], ['admin'])
   })
 
   await t.test('touch sets lastSeenAt and keeps everything else', async t => {

@@ -39,6 +39,27 @@ t.test('the in-process index: add, remove, copies, empty sub ignored', async t =
   t.equal(index.users, 0, 'an emptied user is dropped')
 })
 
+t.test('the in-process index: one key, a second, back to one, and removals of keys it does not hold', async t => {
+  const index = createUserIndex()
+  index.add('bob', 'k1')
+  index.remove('bob', 'k2')
+  t.same(index.keys('bob'), ['k1'], 'removing another key leaves a lone key in place')
+  index.add('bob', 'k2')
+  t.same(index.keys('bob').sort(), ['k1', 'k2'])
+  index.remove('bob', 'k1')
+  t.same(index.keys('bob'), ['k2'])
+  index.add('bob', 'k3')
+  index.remove('bob', 'k9')
+  t.same(index.keys('bob').sort(), ['k2', 'k3'])
+  index.remove('bob', 'k2')
+  index.remove('bob', 'k3')
+  t.same(index.keys('bob'), [])
+  t.equal(index.users, 0)
+  index.add('carol', 'k4')
+  index.remove('carol', 'k4')
+  t.equal(index.users, 0, 'a lone key removed drops the user')
+})
+
 t.test('handles: HMAC of the storage key, neither the id nor the key, stable, secret-dependent', async t => {
   const id = 'a'.repeat(43)
   const key = storageKey(id)
