@@ -5,7 +5,7 @@
  * child → parent: `{ type: 'ready', port }` once listening, then `{ id, result }` or `{ id, error }` per request.
  * parent → child: `{ id, op, arg? }`; every child answers `usage` (its own process.cpuUsage / memoryUsage) and `stop`.
  */
-import { fork, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { openSync } from 'node:fs'
 
 export interface Usage {
@@ -71,6 +71,16 @@ export interface SpawnOptions {
   stdout?: string
   /** How long to wait for `ready`. */
   startTimeoutMs?: number
+  /** CPUs the child may run on, as taskset reads them (`1`, `0-1`); every thread it has or starts. */
+  cpus?: string
+}
+
+/**
+ * Restricts a process (all its threads, and the ones it starts later) to the given CPUs with taskset(1). The bench
+ * gives the server under test a core of its own, so the load generator and the upstream do not take turns with it.
+ */
+export function pinToCpus (pid: number, cpus: string): void {
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' })
 }
 
 export interface Child {
@@ -93,6 +103,7 @@ export async function spawnChild (name: string, script: string, options: SpawnOp
     env: { ...process.env, ...options.env },
     stdio
   })
+  if (options.cpus !== undefined && child.pid !== undefined) pinToCpus(child.pid, options.cpus)
   let nextId = 1
   const pending = new Map<number, { resolve: (value: unknown) => void, reject: (err: Error) => void }>()
   let exited = false

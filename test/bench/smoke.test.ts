@@ -35,6 +35,13 @@ t.test('npm run bench -- --duration 1 --rounds 1 --quick writes a well-formed re
   }
   t.ok(Number.isFinite(result.summary.ratio.rpsRatio))
   t.ok(Number.isFinite(result.summary.ratio.cpuUsDelta))
+  t.same(result.fixedRate.rounds.map((m: { target: string }) => m.target), ['bare-proxy', 'gateway'], 'one fixed-rate round per proxy')
+  for (const m of result.fixedRate.rounds) {
+    t.equal(m.offeredRps, result.fixedRate.offeredRps, `${m.target as string} was offered the same rate`)
+    t.ok(m.requests > 0 && m.non2xx === 0, `${m.target as string} answered at the fixed rate`)
+    t.ok(Number.isFinite(m.p99Ms) && m.p99Ms >= m.p50Ms, `${m.target as string} latency percentiles are ordered`)
+  }
+  t.ok(Number.isFinite(result.fixedRate.ratio.p99DeltaMs))
   t.equal(result.storm.requests, 1000)
   t.equal(result.storm.refreshCalls, 1, 'one IdP refresh call for the whole storm')
   t.equal(result.storm.ok, 1000)
