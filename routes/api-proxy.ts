@@ -56,24 +56,21 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
     return kept.length === 0 ? undefined : kept.map(pair => pair.trim()).join('; ')
   }
 
+  /** Request headers about the client's hop to us (RFC 9110 §7.6.1, and proxy credentials), never forwarded. */
+  const HOP_BY_HOP_REQUEST = ['forwarded', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'expect'] as const
+
   function rewriteRequestHeaders (request: ProxiedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     // reply-from passes a copy of the client's headers without Connection and the names it lists. Unset values are
-    // skipped by the HTTP client; assigning undefined is cheaper than delete on this path.
+    // skipped by the HTTP client; assigning undefined is cheaper than delete on this path, and a name the client did
+    // not send is left alone (adding it, even as undefined, would only make the object bigger for every later step).
+    // `expect`: Node has already answered 100-continue to the client; the body follows as a stream.
+    for (const name of HOP_BY_HOP_REQUEST) if (headers[name] !== undefined) headers[name] = undefined
     headers.authorization = `Bearer ${request.accessToken}`
-    headers.cookie = keptCookies(headers.cookie)
+    if (headers.cookie !== undefined) headers.cookie = keptCookies(headers.cookie)
     headers['x-forwarded-for'] = forwardedFor(request)
     headers['x-forwarded-proto'] = request.protocol
     headers['x-forwarded-host'] = request.host
     headers['x-request-id'] = request.id
-    headers.forwarded = undefined
-    headers['keep-alive'] = undefined
-    headers['proxy-connection'] = undefined
-    headers['proxy-authorization'] = undefined
-    headers.te = undefined
-    headers.trailer = undefined
-    headers.upgrade = undefined
-    // Node has already answered 100-continue to the client; the body follows as a stream.
-    headers.expect = undefined
     return headers
   }
 

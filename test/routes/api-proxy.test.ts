@@ -80,12 +80,24 @@ t.test('hop-by-hop headers are not forwarded either way', async t => {
   const res = await app.inject({
     method: 'GET',
     url: '/api/x',
-    headers: { connection: 'keep-alive, x-hop', 'x-hop': 'secret', 'keep-alive': 'timeout=5', te: 'trailers', 'proxy-authorization': 'Basic eA==', upgrade: 'h2c' },
+    headers: {
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'secret',
+      'keep-alive': 'timeout=5',
+      te: 'trailers',
+      trailer: 'x-checksum',
+      'proxy-authorization': 'Basic eA==',
+      'proxy-connection': 'keep-alive',
+      forwarded: 'for=203.0.113.9',
+      upgrade: 'h2c',
+      'x-kept': 'yes'
+    },
     cookies
   })
   t.equal(res.statusCode, 200)
   const seen = echoed(res.body)
-  for (const name of ['x-hop', 'keep-alive', 'te', 'proxy-authorization', 'upgrade']) t.equal(seen.headers[name], undefined, name)
+  for (const name of ['x-hop', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'forwarded', 'upgrade']) t.equal(seen.headers[name], undefined, name)
+  t.equal(seen.headers['x-kept'], 'yes', 'an end-to-end header goes through')
   t.equal(res.headers['keep-alive'], undefined, 'the upstream keep-alive stays upstream')
 })
 
