@@ -93,6 +93,8 @@ export interface AppConfig {
   readonly admin: AdminApiConfig
   /** GET /session/userinfo (issue #11). */
   readonly userinfo: { readonly cacheTtlMs: number }
+  /** MFA_POLL_INTERVAL: how long a client waits between polls of a push (the `interval` it is told), whole seconds. */
+  readonly mfa: { readonly pollIntervalSec: number }
 }
 
 export interface AdminApiConfig {
@@ -180,6 +182,10 @@ export function loadConfig (env: Env = process.env): AppConfig {
   if (!auth0Extensions && (realm !== undefined || read.optional('AUTH0_REALMS') !== undefined)) {
     throw new ConfigError('AUTH0_REALM / AUTH0_REALMS: the password-realm grant is an Auth0 extension; with OIDC_ISSUER set OIDC_AUTH0_EXTENSIONS=on to use it')
   }
+  const mfaPollIntervalMs = read.duration('MFA_POLL_INTERVAL', '5s')
+  if (mfaPollIntervalMs % 1000 !== 0 || mfaPollIntervalMs < 1000 || mfaPollIntervalMs > 60_000) {
+    throw new ConfigError(`MFA_POLL_INTERVAL: expected whole seconds from 1s to 60s, such as 5 or 5s, got "${read.optional('MFA_POLL_INTERVAL') ?? ''}"`)
+  }
   const adminPort = read.optional('ADMIN_PORT')?.toLowerCase() === 'off' ? undefined : read.integer('ADMIN_PORT', 9091, 0, 65_535)
 
   const config: AppConfig = {
@@ -243,7 +249,8 @@ export function loadConfig (env: Env = process.env): AppConfig {
       headerSessions: read.oneOf('ALLOW_HEADER_SESSIONS', ['true', 'false'], 'false', parseFlag) === 'true'
     },
     admin: parseAdminApi(read, adminPort),
-    userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') }
+    userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') },
+    mfa: { pollIntervalSec: mfaPollIntervalMs / 1000 }
   }
   return deepFreeze(config)
 }

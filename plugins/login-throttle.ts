@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { RateLimitSetting } from '../fastify.config.js'
 import type { Clock } from '../src/clock.js'
 import { GatewayError } from '../src/errors.js'
+import type { RedisClient } from '../src/session/refresh-lock.js'
 import { hashIdentifier } from './auth.js'
 
 declare module 'fastify' {
@@ -30,6 +31,9 @@ export interface LoginThrottleOptions {
 type LimitName = 'ip' | 'ip_user' | 'user' | 'mfa'
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
+/** Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`. */
+const THROTTLE_NAMESPACE = 'login-throttle:'
+
 /** Fixed-window counters kept by the process (one replica), on the injected clock, bounded. */
 const LOCAL_MAX_KEYS = 100_000
 
@@ -47,6 +51,46 @@ function clockStore (clock: Clock): new () => FastifyRateLimitStore {
     }
 
     // Keys are namespaced by limit (ip:, ip_user:, user:, mfa:), so every limiter can share one table.
+    child (): FastifyRateLimitStore { return this }
+  }
+}
+
+/**
+ * One fixed-window counter per key in Redis: INCR, and PEXPIRE when the window starts (a new key has no expiry yet);
+ * answers the count and the window's remaining milliseconds. The semantics of @fastify/rate-limit's RedisStore
+ * without its options (no continueExceeding, no exponential back-off).
+ */
+const INCR_LUA = `local current = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return { current, ttl }`
+
+interface WithIncr { bffLoginThrottleIncr?: (key: string, windowMs: number) => Promise<[number, number]> }
+
+/**
+ * The counters in Redis, under `<nameSpace><limit>:<key>`. Our own store rather than the library's `redis` option:
+ * the library's RedisStore appends the route's method and URL to every key (`child()`), and limiters made with
+ * `createRateLimit` have no route, so its keys read `…undefinedundefined-ip:…`. Here the key is exactly what the
+ * limiter's keyGenerator says, under one namespace.
+ */
+function redisStore (client: RedisClient, nameSpace: string): new () => FastifyRateLimitStore {
+  const scripted = client as RedisClient & WithIncr
+  if (scripted.bffLoginThrottleIncr === undefined) client.defineCommand('bffLoginThrottleIncr', { numberOfKeys: 1, lua: INCR_LUA })
+  const incr = scripted.bffLoginThrottleIncr
+  /* c8 ignore next -- defineCommand always adds the method */
+  if (incr === undefined) throw new TypeError('login throttle: defineCommand did not register the script')
+  return class RedisThrottleStore implements FastifyRateLimitStore {
+    incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
+      incr.call(client, `${nameSpace}${key}`, timeWindow).then(
+        ([current, ttl]) => { callback(null, { current, ttl }) },
+        (err: unknown) => { callback(err instanceof Error ? err : new Error(String(err))) }
+      )
+    }
+
+    // As with the clock store: keys carry the limit's name, and no route segment is added.
     child (): FastifyRateLimitStore { return this }
   }
 }
@@ -74,9 +118,7 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   await fastify.register(async function throttleScope (scope) {
     await scope.register(rateLimit, {
       global: false,
-      ...(redis !== null
-        ? { redis, nameSpace: `${storeConfig.redis?.keyPrefix ?? 'bff:'}login-throttle:` }
-        : { store: clockStore(opts.clock) })
+      store: redis !== null ? redisStore(redis, `${storeConfig.redis?.keyPrefix ?? 'bff:'}${THROTTLE_NAMESPACE}`) : clockStore(opts.clock)
     })
     for (const [name, setting] of Object.entries(settings) as Array<[LimitName, RateLimitSetting | undefined]>) {
       if (setting === undefined) continue

@@ -36,8 +36,11 @@ export const GRANT_MFA_RECOVERY_CODE = 'http://auth0.com/oauth/grant-type/mfa-re
 
 /** A pending login lives at most this long (Auth0's mfa_token lives up to 10 minutes). */
 export const PENDING_LOGIN_TTL_MS = 5 * 60_000
-/** First push poll interval, and how much each slow_down widens it, seconds. */
-export const PUSH_POLL_INTERVAL_SEC = 5
+/**
+ * How much each slow_down widens the push poll interval, seconds: RFC 8628 §3.5's 5 s, whatever the first interval
+ * (MFA_POLL_INTERVAL) was, since slow_down means the IdP wants fewer polls than that.
+ */
+export const SLOW_DOWN_STEP_SEC = 5
 
 const authenticatorSchema = {
   type: 'object',
@@ -125,7 +128,7 @@ interface VerifyBody { otp?: string, binding_code?: string, recovery_code?: stri
  * a signed random id in its own cookie (`<COOKIE_NAME>-mfa`, same attributes as the session cookie, 5 minutes).
  */
 async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Promise<void> {
-  const { idp, cookie: cookieSettings, session } = fastify.config
+  const { idp, cookie: cookieSettings, session, mfa: mfaSettings } = fastify.config
   const pendingCookie = `${cookieSettings.name}-mfa`
   const cookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/' } as const
   const api: MfaApi = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, fetch: opts.fetch })
@@ -237,9 +240,9 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
       }
       if (challenge.challengeType === 'otp' || challenge.oobCode === undefined) return { challenge: 'otp' }
       const binding = challenge.bindingMethod === 'prompt'
-      await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: PUSH_POLL_INTERVAL_SEC } })
+      await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: mfaSettings.pollIntervalSec } })
       request.log.info({ event: 'mfa', step: 'challenge', outcome: 'ok', user: record.user, factor }, 'mfa challenge')
-      return binding ? { challenge: 'binding_code' } : { challenge: 'push', interval: PUSH_POLL_INTERVAL_SEC }
+      return binding ? { challenge: 'binding_code' } : { challenge: 'push', interval: mfaSettings.pollIntervalSec }
     })
 
     scope.post<{ Body: VerifyBody }>('/session/mfa', {
@@ -273,7 +276,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
         if (err instanceof IdpError && err.kind === 'oauth' && record.oob !== undefined && !record.oob.binding && grant === GRANT_MFA_OOB &&
           (err.error === 'authorization_pending' || err.error === 'slow_down')) {
           const slowDown = err.error === 'slow_down'
-          const interval = record.oob.intervalSec + (slowDown ? PUSH_POLL_INTERVAL_SEC : 0)
+          const interval = record.oob.intervalSec + (slowDown ? SLOW_DOWN_STEP_SEC : 0)
           if (slowDown) await pendingLogins.save(id, { ...record, oob: { ...record.oob, intervalSec: interval } })
           const code = slowDown ? 'mfa_slow_down' : 'mfa_pending'
           request.log.debug({ event: 'mfa', step: 'verify', outcome: code, user: record.user, factor }, 'push not approved yet')

@@ -141,7 +141,11 @@ export async function mfaChallenge (authenticatorId: string): Promise<Challenge>
   if (!isRecord(json) || (json.challenge !== 'otp' && json.challenge !== 'binding_code' && json.challenge !== 'push')) {
     throw new ApiError('unexpected_response', 200, 'Unknown challenge')
   }
-  if (json.challenge === 'push') return { challenge: 'push', interval: typeof json.interval === 'number' ? json.interval : 5 }
+  if (json.challenge === 'push') {
+    // The gateway says how long to wait between polls (MFA_POLL_INTERVAL); no guess of ours.
+    if (typeof json.interval !== 'number') throw new ApiError('unexpected_response', 200, 'A push challenge without an interval')
+    return { challenge: 'push', interval: json.interval }
+  }
   return { challenge: json.challenge }
 }
 

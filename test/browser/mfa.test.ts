@@ -3,6 +3,8 @@
  * a wrong one-time password, then the right one (TOTP computed here like an authenticator app); a push that is
  * cancelled, one rejected and one approved at the IdP's control API while the page polls; an SMS binding code read
  * from the control API; a recovery code, and the new one shown exactly once. Screenshots: artifacts/screenshots/09-mfa-*.
+ * Pushes are polled every second (MFA_POLL_INTERVAL=1s, and the IdP answers slow_down to polls closer than that), so
+ * the push test waits about as long as a person's approval would take, not 5 s per poll.
  */
 import t, { type Test } from 'tap'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -16,7 +18,12 @@ const TOTP_SECRET = DEMO_MFA_USER.totpSecret
 const FIRST_RECOVERY_CODE = DEMO_MFA_USER.recoveryCode
 
 const browser: Browser = await launchChromium(t)
-const stack = await startDemoStack({ demoPage: true, env: { LOG_LEVEL: 'silent' } })
+const POLL_INTERVAL_SEC = 1
+const stack = await startDemoStack({
+  demoPage: true,
+  env: { LOG_LEVEL: 'silent', MFA_POLL_INTERVAL: `${POLL_INTERVAL_SEC}s` },
+  idp: { mfa: { pollIntervalSec: POLL_INTERVAL_SEC } }
+})
 t.teardown(async () => { await stack.close() })
 const control = `${stack.idp.url}/__idp/mfa`
 const user = encodeURIComponent(MFA_USER.id)
@@ -136,8 +143,19 @@ function newestPush (): string {
   return encodeURIComponent(push.oobCode)
 }
 
+/** The codes of the gateway's answers to a page's `POST /session/mfa` polls. */
+function pollAnswers (page: Page): Array<{ code: unknown, interval: unknown }> {
+  const answers: Array<{ code: unknown, interval: unknown }> = []
+  page.on('response', response => {
+    if (response.request().method() !== 'POST' || new URL(response.url()).pathname !== '/session/mfa') return
+    response.json().then((body: Record<string, unknown>) => { answers.push({ code: body.code, interval: body.interval }) }, () => {})
+  })
+  return answers
+}
+
 t.test('push: cancel, then one rejected and one approved while the pages poll', async t => {
   const { context, page } = await newPage()
+  const answers = pollAnswers(page)
   await passwordStep(page)
   await pick(page, 'button[data-channel="auth0"]', 'push')
   t.match(await page.textContent('#mfa-push'), /Waiting for approval on Mia's phone/)
@@ -145,10 +163,10 @@ t.test('push: cancel, then one rejected and one approved while the pages poll', 
   await waitForStep(page, 'choose')
   t.match(await page.textContent('#message'), /Push cancelled/)
   await pick(page, 'button[data-channel="auth0"]', 'push')
-  t.equal(await page.getAttribute('#mfa-push', 'data-interval'), '5', 'the interval from the challenge answer')
+  t.equal(await page.getAttribute('#mfa-push', 'data-interval'), String(POLL_INTERVAL_SEC), 'the interval from the challenge answer')
   const approved = newestPush()
 
-  // A second tab (own cookie jar), whose push is rejected on the device; both wait side by side (polls are 5 s apart).
+  // A second tab (own cookie jar), whose push is rejected on the device; both wait side by side (polls are 1 s apart).
   const other = await newPage()
   await passwordStep(other.page)
   await pick(other.page, 'button[data-channel="auth0"]', 'push')
@@ -164,14 +182,20 @@ t.test('push: cancel, then one rejected and one approved while the pages poll', 
     })(),
     (async () => {
       // Approved after the first poll answered mfa_pending: the next poll signs in.
-      await page.waitForSelector('#mfa-push[data-polls="1"]', { timeout: WAIT_MS })
+      // At least one poll: at one a second the page may well have polled again by the time this looks.
+      await page.waitForFunction(() => Number(document.getElementById('mfa-push')?.dataset.polls) >= 1, undefined, { timeout: WAIT_MS })
       t.equal(await page.getAttribute('#mfa-card', 'data-step'), 'push', 'still waiting after mfa_pending')
-      t.match(await page.textContent('#mfa-push-next'), /next check in \d+ s \(every 5 s; 1 check so far\)|checking/)
+      t.match(await page.textContent('#mfa-push-next'), new RegExp(`next check in \\d+ s \\(every ${POLL_INTERVAL_SEC} s; \\d+ checks? so far\\)|checking`))
       await screenshot(page, '09-mfa-push-waiting')
       await idpControl('POST', `/push/${approved}/approve`)
       await assertSignedIn(t, context, page)
     })()
   ])
+  // The page waited as long as it was told: every poll before the approval was mfa_pending with the configured
+  // interval, none came early enough for the IdP to answer slow_down.
+  const waiting = answers.filter(a => a.code !== undefined)
+  t.ok(waiting.length >= 1, `polls answered mfa_pending: ${JSON.stringify(answers)}`)
+  t.same(waiting, waiting.map(() => ({ code: 'mfa_pending', interval: POLL_INTERVAL_SEC })), 'no mfa_slow_down')
 })
 
 t.test('SMS: the binding code read from the IdP signs in', async t => {
