@@ -10,6 +10,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
+import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
 export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
 export type AssertionAlg = 'RS256' | 'RS384' | 'PS256'
@@ -491,6 +492,7 @@ function serializeRequest (request: { method: string, url: string, ip?: string, 
 
 export interface ServerOptions {
   logger: Record<string, unknown> | false
+  childLoggerFactory?: typeof lazyChildLoggerFactory
   trustProxy: boolean | string[]
   bodyLimit: number
   connectionTimeout: number
@@ -525,15 +527,18 @@ function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessa
 
 /** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
 export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
+  const logging = config.server.logLevel !== 'silent' || logStream !== undefined
   return {
-    logger: config.server.logLevel === 'silent' && logStream === undefined
-      ? false
-      : {
+    logger: logging
+      ? {
           level: config.server.logLevel,
           redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
           serializers: { req: serializeRequest },
           ...(logStream === undefined ? {} : { stream: logStream })
-        },
+        }
+      : false,
+    // Request loggers become pino children only when something is logged (src/logging/lazy-child-logger.ts).
+    ...(logging ? { childLoggerFactory: lazyChildLoggerFactory } : {}),
     trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
     bodyLimit: 1024 * 1024,
     connectionTimeout: 0,

@@ -69,4 +69,11 @@ t.test('a full login, GET /session, an API call, a refresh, logout and a failed 
   const refused = logs.lines().find(l => l.event === 'login' && l.outcome === 'invalid_credentials')
   t.equal(refused?.user, user, 'a refused login too')
   t.ok(logs.lines().some(l => l.event === 'logout'), 'the logout is logged')
+
+  // Request loggers are built lazily (src/logging/lazy-child-logger.ts): every line a request writes still carries its id.
+  const requestLines = logs.lines().filter(l => l.msg === 'incoming request' || l.msg === 'request completed' || l.event !== undefined)
+  t.ok(requestLines.length >= 14, 'seven requests, each logged coming in and going out, plus the events')
+  t.ok(requestLines.every(l => typeof l.reqId === 'string' && /^req-/.test(l.reqId)), 'every request line carries the request id')
+  const loginLines = logs.lines().filter(l => l.reqId === ok?.reqId).map(l => l.msg)
+  t.same([loginLines[0], loginLines.at(-1)], ['incoming request', 'request completed'], 'the login event sits between its own request lines')
 })
