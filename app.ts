@@ -55,9 +55,10 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   const idpFetch = metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp))
   app.register(authPlugin, { clock, fetch: idpFetch })
   app.register(refreshPlugin, { clock })
+  // Before any route: it hooks every route as it is registered.
+  app.register(metricsPlugin, { metrics })
   app.register(loginThrottlePlugin, { clock })
   app.register(mfaRoutes, { clock, fetch: deps.fetch })
-  app.register(metricsPlugin, { metrics })
   app.register(adminPlugin)
   app.register(adminApiPlugin)
   app.register(lifecyclePlugin)

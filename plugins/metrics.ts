@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { statusClass, type GatewayMetrics } from '../src/metrics/metrics.js'
+import type { GatewayMetrics } from '../src/metrics/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,46 +21,44 @@ function sizeOf (store: unknown): number | undefined {
 }
 
 /**
- * Feeds the metrics from one onResponse hook, without touching the route plugins: the route that answered
- * (`request.routeOptions.url`), the method, the status and `reply.errorCode` (set by the error handler) say what
+ * Feeds the metrics without touching the route plugins: as each route is registered, it gets one onResponse hook
+ * made for what the route is (a login, an MFA step, a route under an upstream prefix, anything else), so nothing is
+ * worked out per request. The status, `reply.errorCode` (set by the error handler) and the elapsed time say what
  * happened. Logins are POST /session, MFA steps any /session/mfa* route, proxied requests any route under an
- * upstream prefix that got as far as an access token.
+ * upstream prefix that got as far as an access token; every route counts store_unavailable answers.
  */
 async function metricsPlugin (fastify: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
   const { metrics } = opts
   const prefixes = fastify.config.proxy.upstreams.map(upstream => upstream.prefix).sort((a, b) => b.length - a.length)
-  const upstreamOfRoute = new Map<string, string | null>()
   fastify.decorate('metrics', metrics)
-
-  function upstreamOf (route: string): string | null {
-    let upstream = upstreamOfRoute.get(route)
-    if (upstream === undefined) {
-      upstream = prefixes.find(prefix => route === prefix || route.startsWith(`${prefix}/`)) ?? null
-      upstreamOfRoute.set(route, upstream)
-    }
-    return upstream
-  }
 
   const store = fastify.sessionStore
   const kind = fastify.config.store.kind
   metrics.countSessionsWith(() => ({ store: kind, count: sizeOf(store) }))
 
-  fastify.addHook('onResponse', function recordMetrics (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    const code = reply.errorCode
-    if (code === 'store_unavailable') metrics.storeError()
-    const route = request.routeOptions.url
-    if (route !== undefined) {
-      const outcome = reply.statusCode < 400 ? 'ok' : code ?? `http_${reply.statusCode}`
-      if (route === '/session' && request.method === 'POST') {
-        metrics.login(outcome)
-      } else if (route.startsWith('/session/mfa')) {
-        metrics.mfaStep(route, outcome)
-      } else if (request.accessToken !== '') {
-        const upstream = upstreamOf(route)
-        if (upstream !== null) metrics.proxied(upstream, statusClass(reply.statusCode), reply.elapsedTime / 1000)
-      }
+  const outcomeOf = (reply: FastifyReply): string => reply.statusCode < 400 ? 'ok' : reply.errorCode ?? `http_${reply.statusCode}`
+
+  /** The onResponse hook for a route: what is recorded depends only on the route, so it is chosen once. */
+  function recorderFor (url: string, methods: readonly string[]): (request: FastifyRequest, reply: FastifyReply) => void {
+    if (url === '/session' && methods.includes('POST')) {
+      return (request, reply) => { if (request.method === 'POST') metrics.login(outcomeOf(reply)) }
     }
-    done()
+    if (url.startsWith('/session/mfa')) return (_request, reply) => { metrics.mfaStep(url, outcomeOf(reply)) }
+    const upstream = prefixes.find(prefix => url === prefix || url.startsWith(`${prefix}/`))
+    if (upstream === undefined) return () => {}
+    return (request, reply) => {
+      if (request.accessToken !== '') metrics.proxied(upstream, reply.statusCode, reply.elapsedTime / 1000)
+    }
+  }
+
+  fastify.addHook('onRoute', route => {
+    const record = recorderFor(route.url, [route.method].flat())
+    const hook = function recordMetrics (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+      if (reply.errorCode === 'store_unavailable') metrics.storeError()
+      record(request, reply)
+      done()
+    }
+    route.onResponse = route.onResponse === undefined ? [hook] : [route.onResponse, hook].flat()
   })
 }
 

@@ -139,11 +139,14 @@ t.test('MFA steps are counted by route and outcome for any /session/mfa* route',
   const idp = await startTestIdp(t)
   const app = buildApp({ config: loadConfig(testEnv(idp)) })
   t.teardown(async () => { await app.close() })
-  // Stand-ins for the MFA routes (whatever their final names): the hook keys on the /session/mfa prefix.
-  app.post('/session/mfa-metrics-probe/:step', async request => {
-    const { step } = request.params as { step: string } // the route's own param, a string by construction
-    if (step === 'bad') throw new GatewayError('invalid_request')
-    return { ok: true }
+  // A stand-in for an MFA route: the hook keys on the /session/mfa prefix. Registered as a plugin, like every route
+  // of the gateway, so it comes after the metrics plugin that hooks routes as they are added.
+  app.register(async scope => {
+    scope.post('/session/mfa-metrics-probe/:step', async request => {
+      const { step } = request.params as { step: string } // the route's own param, a string by construction
+      if (step === 'bad') throw new GatewayError('invalid_request')
+      return { ok: true }
+    })
   })
   await app.ready()
   await app.inject({ method: 'POST', url: '/session/mfa-metrics-probe/good' })
@@ -151,4 +154,8 @@ t.test('MFA steps are counted by route and outcome for any /session/mfa* route',
   const samples = await scrape(app)
   t.equal(value(samples, 'bff_mfa_steps_total', { route: '/session/mfa-metrics-probe/:step', outcome: 'ok' }), 1)
   t.equal(value(samples, 'bff_mfa_steps_total', { route: '/session/mfa-metrics-probe/:step', outcome: 'invalid_request' }), 1)
+  // The gateway's own MFA route is hooked the same way.
+  const refused = await app.inject({ method: 'POST', url: '/session/mfa', headers: { 'x-csrf': '1' }, payload: {} })
+  t.equal(refused.json().code, 'mfa_expired', 'no sign-in is waiting for a second factor')
+  t.equal(value(await scrape(app), 'bff_mfa_steps_total', { route: '/session/mfa', outcome: refused.json().code }), 1)
 })
