@@ -121,6 +121,14 @@ export async function startUpstream (t: Teardown): Promise<TestUpstream> {
       res.setHeader('set-cookie', ['theme=dark; Path=/', '__Host-bff-session=forged; Path=/; Secure'])
       res.setHeader('access-control-allow-origin', '*')
     }
+    if (mode === 'hop') {
+      // Hop-by-hop headers of the upstream's own connection, one of them named only in Connection.
+      res.setHeader('connection', 'keep-alive, x-upstream-hop')
+      res.setHeader('x-upstream-hop', 'secret')
+      res.setHeader('proxy-connection', 'keep-alive')
+      res.setHeader('access-control-allow-credentials', 'true')
+      res.setHeader('x-kept', 'yes')
+    }
     res.setHeader('content-type', 'application/json')
     res.setHeader('keep-alive', 'timeout=5')
     res.end(JSON.stringify(recorded))

@@ -240,6 +240,16 @@ t.test('the upstream cannot set the session cookie or the CORS answer', async t 
   t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com')
 })
 
+t.test('the upstream\'s hop-by-hop response headers stay upstream; end-to-end ones pass', async t => {
+  const { app, cookies } = await setup(t)
+  const res = await app.inject({ method: 'GET', url: '/api/hop', cookies })
+  t.equal(res.statusCode, 200)
+  for (const name of ['x-upstream-hop', 'proxy-connection', 'keep-alive', 'access-control-allow-credentials']) t.equal(res.headers[name], undefined, name)
+  t.not(res.headers.connection, 'keep-alive, x-upstream-hop', 'the upstream\'s Connection header is not ours')
+  t.equal(res.headers['x-kept'], 'yes')
+  t.equal(res.headers['content-type'], 'application/json')
+})
+
 t.test('upstream answers pass through untouched, 4xx and 5xx included (no retries)', async t => {
   const { app, upstream, cookies } = await setup(t)
   for (const status of [201, 204, 400, 403, 404, 409, 500, 502, 503]) {
