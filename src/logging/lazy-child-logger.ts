@@ -41,8 +41,15 @@ export class LazyChildLogger implements FastifyBaseLogger {
   /** Whether a call at this level would write anything. A level name this module does not know is left to pino. */
   isLevelEnabled (level: string): boolean {
     const wanted = LEVEL_VALUES[level]
-    const current = LEVEL_VALUES[this.level]
-    return wanted === undefined || current === undefined || wanted >= current
+    return wanted === undefined || wanted >= this.threshold()
+  }
+
+  /** The lowest level value written: pino's own number where there is a pino logger to ask (no string lookups). */
+  private threshold (): number {
+    const logger = this.child_ ?? (this.options.level === undefined ? this.parent : undefined)
+    if (logger === undefined) return LEVEL_VALUES[this.options.level ?? ''] ?? 0
+    const value = (logger as { levelVal?: unknown }).levelVal
+    return typeof value === 'number' ? value : LEVEL_VALUES[logger.level] ?? 0
   }
 
   private log (method: Method, args: unknown[]): void {

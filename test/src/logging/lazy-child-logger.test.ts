@@ -85,3 +85,25 @@ t.test('silent: nothing is enabled', async t => {
   t.equal(children(), 0)
   t.same(logs.lines(), [])
 })
+
+t.test('a parent that is not pino (no levelVal) is judged by its level name', async t => {
+  const written: string[] = []
+  const parent: FastifyBaseLogger = {
+    level: 'info',
+    fatal: (msg: unknown) => { written.push(`fatal ${String(msg)}`) },
+    error: (msg: unknown) => { written.push(`error ${String(msg)}`) },
+    warn: (msg: unknown) => { written.push(`warn ${String(msg)}`) },
+    info: (msg: unknown) => { written.push(`info ${String(msg)}`) },
+    debug: (msg: unknown) => { written.push(`debug ${String(msg)}`) },
+    trace: (msg: unknown) => { written.push(`trace ${String(msg)}`) },
+    silent: () => {},
+    child: () => parent
+  }
+  const log = lazyChildLoggerFactory(parent, { reqId: 'req-6' }, {})
+  log.debug('below the level')
+  log.info('at the level')
+  t.same(written, ['info at the level'])
+  const custom = lazyChildLoggerFactory(parent, { reqId: 'req-7' }, { level: 'verbose' })
+  custom.trace('an unknown route level leaves the decision to the logger')
+  t.same(written, ['info at the level', 'trace an unknown route level leaves the decision to the logger'])
+})
