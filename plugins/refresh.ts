@@ -15,8 +15,11 @@ import type { TokenSet } from '../src/token/token-set.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler, after requireSession: sets request.accessToken to a valid token, refreshing when needed. */
-    ensureFreshAccessToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * preHandler: a live session (else 401 no_session, like requireSession) and request.accessToken set to a valid
+     * token, refreshed when needed. One hook rather than two: one hook step less on every proxied request.
+     */
+    requireAccessToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     refresher: Refresher
   }
   interface FastifyRequest {
@@ -238,7 +241,8 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   fastify.decorate('refresher', refresher)
   fastify.decorateRequest('accessToken', '')
 
-  fastify.decorate('ensureFreshAccessToken', async function (request: FastifyRequest, reply: FastifyReply) {
+  /** After requireSession: sets request.accessToken to a valid token, refreshing when needed. */
+  async function ensureFreshAccessToken (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const record = request.session
     if (record === null) throw new GatewayError('no_session')
     const sessionId = request.sessionId
@@ -270,6 +274,11 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       }
       throw err
     }
+  }
+
+  fastify.decorate('requireAccessToken', async function (request: FastifyRequest, reply: FastifyReply) {
+    await fastify.requireSession(request, reply)
+    await ensureFreshAccessToken(request, reply)
   })
 }
 

@@ -28,8 +28,8 @@ const INVALID_TOKEN = /^\s*bearer\b.*\berror\s*=\s*"?invalid_token"?/i
  * The `/api/*` reverse proxy: one @fastify/http-proxy registration per upstream, longest prefix first, inside this
  * encapsulated scope. The scope's hooks run for every proxied route and for WebSocket upgrades on them:
  *   onRequest   verifyCsrf              foreign Origin → 403 origin_forbidden; unsafe method without X-CSRF → 403
- *   preHandler  requireSession          no live session → 401 no_session, nothing forwarded
- *   preHandler  ensureFreshAccessToken  request.accessToken, refreshed when due
+ *   preHandler  requireAccessToken      no live session → 401 no_session, nothing forwarded; else
+ *                                       request.accessToken, refreshed when due
  * The header rewrite is synchronous and only reads what the hooks prepared.
  */
 export default async function apiProxyRoutes (fastify: FastifyInstance): Promise<void> {
@@ -41,8 +41,7 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
   // Bodies stream through as they arrive: none of the app's parsers (nor their body limit) applies to proxied calls.
   fastify.removeAllContentTypeParsers()
   fastify.addHook('onRequest', fastify.verifyCsrf)
-  fastify.addHook('preHandler', fastify.requireSession)
-  fastify.addHook('preHandler', fastify.ensureFreshAccessToken)
+  fastify.addHook('preHandler', fastify.requireAccessToken)
 
   /** The client's address chain: only a trusted proxy's X-Forwarded-For is kept, then the peer is appended. */
   function forwardedFor (request: ProxiedRequest): string {

@@ -43,7 +43,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
   fastify.get('/session', {
     // A foreign page must not even probe who is signed in (same-site pages get the SameSite cookie too).
     onRequest: fastify.verifyCsrf,
-    preHandler: [fastify.requireSession, fastify.ensureFreshAccessToken],
+    preHandler: fastify.requireAccessToken,
     schema: { response: { 200: sessionViewSchema, ...errorResponses } }
   }, async (request) => {
     if (request.session === null) throw new GatewayError('no_session')

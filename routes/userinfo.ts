@@ -95,7 +95,7 @@ export default async function userinfoRoutes (fastify: FastifyInstance, opts: Us
 
   fastify.get('/session/userinfo', {
     onRequest: fastify.verifyCsrf,
-    preHandler: [fastify.requireSession, fastify.ensureFreshAccessToken],
+    preHandler: fastify.requireAccessToken,
     schema: { response: { 200: userinfoReply, ...errorResponses } }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store')

@@ -17,12 +17,16 @@ type AnyLogFn = (this: FastifyBaseLogger, ...args: unknown[]) => void
 
 export class LazyChildLogger implements FastifyBaseLogger {
   private child_: FastifyBaseLogger | undefined
+  /** The lowest level value written, read once: a request's logger lives as long as the request. */
+  private minimum: number
 
   constructor (
     private readonly parent: FastifyBaseLogger,
     private readonly bindings: Bindings,
     private readonly options: ChildLoggerOptions
-  ) {}
+  ) {
+    this.minimum = options.level === undefined ? levelValueOf(parent) : LEVEL_VALUES[options.level] ?? 0
+  }
 
   /** The pino child, built on first use. */
   private real (): FastifyBaseLogger {
@@ -35,21 +39,15 @@ export class LazyChildLogger implements FastifyBaseLogger {
   }
 
   set level (level: string) {
-    this.real().level = level
+    const real = this.real()
+    real.level = level
+    this.minimum = levelValueOf(real)
   }
 
   /** Whether a call at this level would write anything. A level name this module does not know is left to pino. */
   isLevelEnabled (level: string): boolean {
     const wanted = LEVEL_VALUES[level]
-    return wanted === undefined || wanted >= this.threshold()
-  }
-
-  /** The lowest level value written: pino's own number where there is a pino logger to ask (no string lookups). */
-  private threshold (): number {
-    const logger = this.child_ ?? (this.options.level === undefined ? this.parent : undefined)
-    if (logger === undefined) return LEVEL_VALUES[this.options.level ?? ''] ?? 0
-    const value = (logger as { levelVal?: unknown }).levelVal
-    return typeof value === 'number' ? value : LEVEL_VALUES[logger.level] ?? 0
+    return wanted === undefined || wanted >= this.minimum
   }
 
   private log (method: Method, args: unknown[]): void {
@@ -69,6 +67,12 @@ export class LazyChildLogger implements FastifyBaseLogger {
   child (bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.real().child(bindings, options)
   }
+}
+
+/** pino's own number for a logger's level (no string lookups); a logger without one is judged by its level name. */
+function levelValueOf (logger: FastifyBaseLogger): number {
+  const value = (logger as { levelVal?: unknown }).levelVal
+  return typeof value === 'number' ? value : LEVEL_VALUES[logger.level] ?? 0
 }
 
 /** Fastify's `childLoggerFactory`: request loggers are LazyChildLoggers. */
