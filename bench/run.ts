@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the gateway's cost per request against the limit of our own stack, on 127.0.0.1.
  * See bench/README.md for what every number means. Options:
- *   --duration <s>      seconds per measured round and target (default 10)
+ *   --duration <s>      seconds per measured round and target (default 3)
  *   --connections <n>   autocannon connections (default 50)
- *   --rounds <n>        interleaved rounds: upstream, bare proxy, gateway, then again (default 3)
+ *   --rounds <n>        interleaved rounds: upstream, bare proxy, gateway, then again, the proxies' order swapped
+ *                       every round (default 10)
  *   --warmup <s>        unmeasured seconds per target before the rounds (default 3)
  *   --quick             smoke mode: memory at 10k only (no 100k/500k, so the memory target reads n/a), no LOG_LEVEL=info
  *                       round, fewer login iterations
@@ -24,6 +25,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { startIdp } from '../idp/app.js'
 import { pinToCpus, spawnChild, type Child, type Usage } from './lib/ipc.js'
+import { pacedLoad } from './lib/paced-load.js'
 import { formatProfile, summariseProfile, type ProfileSummary } from './lib/profile-summary.js'
 import { BENCH_USER, COOKIE_NAME, gatewayEnv } from './lib/real-login.js'
 import type { LoginCostResult } from './login-cost.js'
@@ -34,9 +36,9 @@ const PATH = '/api/bench'
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '10' },
+    duration: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     rate: { type: 'string', default: '0.5' },
     'shared-cpus': { type: 'boolean', default: false },
@@ -86,28 +88,27 @@ interface Measured {
 
 interface Target { name: string, child: Child, headers: Record<string, string> }
 
-interface Load { result: autocannon.Result, latenciesMs: Float64Array }
+interface Load { requests: number, duration: number, non2xx: number, errors: number, latenciesMs: Float64Array }
 
 /**
- * Drives `url` for `seconds`: flat out, or at `rate` requests per second in all. Latencies are taken from every
- * response at autocannon's own timer resolution (its summary rounds them to whole milliseconds).
+ * Drives `url` for `seconds` flat out with autocannon, or at a steady `rate` (requests per second in all) with the
+ * paced generator. Latencies are taken from every response at the timer's own resolution (autocannon's summary
+ * rounds them to whole milliseconds).
  */
 async function load (url: string, headers: Record<string, string>, seconds: number, rate?: number): Promise<Load> {
+  if (rate !== undefined) {
+    const paced = await pacedLoad({ url, headers, rate, seconds, connections: options.connections })
+    return { requests: paced.requests, duration: paced.duration, non2xx: paced.non2xx, errors: paced.errors, latenciesMs: paced.latenciesMs }
+  }
   const latencies: number[] = []
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url,
-      headers,
-      connections: options.connections,
-      duration: seconds,
-      pipelining: 1,
-      ...(rate === undefined ? {} : { overallRate: rate })
-    }, (err, done) => { if (err !== null && err !== undefined) reject(err); else resolve(done) })
+    const instance = autocannon({ url, headers, connections: options.connections, duration: seconds, pipelining: 1 },
+      (err, done) => { if (err !== null && err !== undefined) reject(err); else resolve(done) })
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTimeMs)
     })
   })
-  return { result, latenciesMs: Float64Array.from(latencies).sort() }
+  return { requests: result.requests.total, duration: result.duration, non2xx: result.non2xx, errors: result.errors, latenciesMs: Float64Array.from(latencies).sort() }
 }
 
 const quantile = (sorted: Float64Array, q: number): number =>
@@ -115,9 +116,9 @@ const quantile = (sorted: Float64Array, q: number): number =>
 
 async function measure (round: number, target: Target, seconds: number, rate?: number): Promise<Measured> {
   const before = await target.child.usage()
-  const { result, latenciesMs } = await load(`http://127.0.0.1:${target.child.port}${PATH}`, target.headers, seconds, rate)
+  const result = await load(`http://127.0.0.1:${target.child.port}${PATH}`, target.headers, seconds, rate)
   const after: Usage = await target.child.usage()
-  const requests = result.requests.total
+  const { requests, latenciesMs } = result
   const cpuUs = (after.userUs - before.userUs) + (after.systemUs - before.systemUs)
   return {
     round,
@@ -338,7 +339,7 @@ async function main (): Promise<void> {
   for (let round = 1; round <= options.rounds; round++) {
     log(`round ${round}`)
     const inRound: Record<string, Measured> = {}
-    for (const target of targets) {
+    for (const target of inRoundOrder(targets, round)) {
       const m = await measure(round, target, options.durationSec)
       measured.push(m)
       inRound[target.name] = m
@@ -379,11 +380,15 @@ async function main (): Promise<void> {
   const rateRatios: RoundRatio[] = []
   for (let round = 1; round <= options.rounds; round++) {
     log(`round ${round}`)
-    const b = await measure(round, targets[1] as Target, options.durationSec, offeredRps)
-    const g = await measure(round, targets[2] as Target, options.durationSec, offeredRps)
-    atRate.push(b, g)
-    log(measuredRow(b))
-    log(measuredRow(g))
+    const inRound: Record<string, Measured> = {}
+    for (const target of inRoundOrder(targets.slice(1), round)) {
+      const m = await measure(round, target, options.durationSec, offeredRps)
+      atRate.push(m)
+      inRound[target.name] = m
+      log(measuredRow(m))
+    }
+    const b = inRound['bare-proxy'] as Measured
+    const g = inRound.gateway as Measured
     const r = ratio(round, b, g)
     rateRatios.push(r)
     log(ratioRow(r))
@@ -509,6 +514,16 @@ async function main (): Promise<void> {
   writeFileSync(options.out, `${JSON.stringify(output, null, 2)}\n`)
   log()
   log(`wrote ${options.out}`)
+}
+
+/**
+ * The targets in a round's order: as given in odd rounds; in even rounds the last two (the proxies) swap, so neither
+ * is always the one measured right after the other (a machine that slows down or speeds up over a round favours
+ * neither).
+ */
+function inRoundOrder (targets: Target[], round: number): Target[] {
+  if (round % 2 === 1 || targets.length < 2) return targets
+  return [...targets.slice(0, -2), targets[targets.length - 1] as Target, targets[targets.length - 2] as Target]
 }
 
 /** Which CPUs the server under test and everything else get, or undefined to share them all. */
