@@ -493,6 +493,7 @@ function serializeRequest (request: { method: string, url: string, ip?: string, 
 export interface ServerOptions {
   logger: Record<string, unknown> | false
   childLoggerFactory?: typeof lazyChildLoggerFactory
+  disableRequestLogging: boolean
   trustProxy: boolean | string[]
   bodyLimit: number
   connectionTimeout: number
@@ -539,6 +540,8 @@ export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStr
       : false,
     // Request loggers become pino children only when something is logged (src/logging/lazy-child-logger.ts).
     ...(logging ? { childLoggerFactory: lazyChildLoggerFactory } : {}),
+    // One access line per request instead of Fastify's two (plugins/access-log.ts).
+    disableRequestLogging: true,
     trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
     bodyLimit: 1024 * 1024,
     connectionTimeout: 0,

@@ -9,7 +9,7 @@
  *   --quick             smoke mode: memory at 10k only (no 100k/500k, so the memory target reads n/a), no LOG_LEVEL=info
  *                       round, fewer login iterations
  *   --rate <fraction>   offered load of the fixed-rate latency rounds, as a fraction of the bare proxy's measured
- *                       throughput (default 0.5)
+ *                       throughput (default 0.3)
  *   --shared-cpus       do not pin: by default the server under test gets the last core to itself (taskset), the load
  *                       generator and the upstream share the others
  *   --profile           run the bare proxy and the gateway under node --cpu-prof and summarise their self time
@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '0.5' },
+    rate: { type: 'string', default: '0.3' },
     'shared-cpus': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -376,6 +376,9 @@ async function main (): Promise<void> {
   log()
   log(`fixed rate: ${offeredRps} req/s offered to each proxy (${f(options.rateFraction)} of the bare proxy's median throughput), ${options.connections} connections`)
   log(row(['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', 'RSS MB', 'non-2xx'], WIDTHS))
+  if (options.warmupSec > 0) {
+    for (const target of targets.slice(1)) await load(`http://127.0.0.1:${target.child.port}${PATH}`, headers, options.warmupSec, offeredRps)
+  }
   const atRate: Measured[] = []
   const rateRatios: RoundRatio[] = []
   for (let round = 1; round <= options.rounds; round++) {

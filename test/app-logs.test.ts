@@ -70,10 +70,12 @@ t.test('a full login, GET /session, an API call, a refresh, logout and a failed 
   t.equal(refused?.user, user, 'a refused login too')
   t.ok(logs.lines().some(l => l.event === 'logout'), 'the logout is logged')
 
-  // Request loggers are built lazily (src/logging/lazy-child-logger.ts): every line a request writes still carries its id.
+  // Request loggers are built lazily (src/logging/lazy-child-logger.ts) and the access line is written by the app
+  // logger (plugins/access-log.ts): every line a request writes still carries its id.
   const requestLines = logs.lines().filter(l => l.msg === 'incoming request' || l.msg === 'request completed' || l.event !== undefined)
-  t.ok(requestLines.length >= 14, 'seven requests, each logged coming in and going out, plus the events')
+  t.ok(requestLines.length >= 14, 'seven requests, each logged coming in (trace level here) and going out, plus the events')
   t.ok(requestLines.every(l => typeof l.reqId === 'string' && /^req-/.test(l.reqId)), 'every request line carries the request id')
-  const loginLines = logs.lines().filter(l => l.reqId === ok?.reqId).map(l => l.msg)
-  t.same([loginLines[0], loginLines.at(-1)], ['incoming request', 'request completed'], 'the login event sits between its own request lines')
+  const loginLines = logs.lines().filter(l => l.reqId === ok?.reqId)
+  t.same([loginLines[0]?.msg, loginLines.at(-1)?.msg], ['incoming request', 'request completed'], 'the login event sits between its own request lines')
+  t.match(loginLines.at(-1), { req: { method: 'POST', url: '/session' }, res: { statusCode: 200 }, responseTime: Number }, 'the access line: request, status, time')
 })

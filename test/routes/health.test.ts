@@ -86,5 +86,5 @@ t.test('probes: not logged at info, no CSRF rule, readiness kept after a login',
   await login(app)
   const probeLines = logs.lines().filter(line => JSON.stringify(line).includes('/healthz') || JSON.stringify(line).includes('/readyz'))
   t.same(probeLines, [], 'no request lines for probes at info')
-  t.ok(logs.lines().some(line => line.msg === 'incoming request'), 'other requests are logged')
+  t.ok(logs.lines().some(line => line.msg === 'request completed'), 'other requests are logged')
 })
