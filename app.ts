@@ -4,7 +4,6 @@ import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
 import { ConfigError } from './src/errors.js'
 import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
-import accessLogPlugin from './plugins/access-log.js'
 import adminPlugin from './plugins/admin.js'
 import adminApiPlugin from './plugins/admin-api.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
@@ -50,7 +49,6 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
 
   app.register(configPlugin, { config })
   app.register(errorHandlerPlugin)
-  app.register(accessLogPlugin)
   app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore })
   app.register(sessionCookiePlugin)

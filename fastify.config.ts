@@ -10,6 +10,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
+import { AccessLogController } from './src/logging/access-log-controller.js'
 import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
 export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
@@ -493,7 +494,7 @@ function serializeRequest (request: { method: string, url: string, ip?: string, 
 export interface ServerOptions {
   logger: Record<string, unknown> | false
   childLoggerFactory?: typeof lazyChildLoggerFactory
-  disableRequestLogging: boolean
+  logController?: AccessLogController
   trustProxy: boolean | string[]
   bodyLimit: number
   connectionTimeout: number
@@ -539,9 +540,8 @@ export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStr
         }
       : false,
     // Request loggers become pino children only when something is logged (src/logging/lazy-child-logger.ts).
-    ...(logging ? { childLoggerFactory: lazyChildLoggerFactory } : {}),
-    // One access line per request instead of Fastify's two (plugins/access-log.ts).
-    disableRequestLogging: true,
+    // One access line per request instead of Fastify's two (src/logging/access-log-controller.ts).
+    ...(logging ? { childLoggerFactory: lazyChildLoggerFactory, logController: new AccessLogController() } : {}),
     trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
     bodyLimit: 1024 * 1024,
     connectionTimeout: 0,

@@ -71,7 +71,7 @@ t.test('a full login, GET /session, an API call, a refresh, logout and a failed 
   t.ok(logs.lines().some(l => l.event === 'logout'), 'the logout is logged')
 
   // Request loggers are built lazily (src/logging/lazy-child-logger.ts) and the access line is written by the app
-  // logger (plugins/access-log.ts): every line a request writes still carries its id.
+  // logger (src/logging/access-log-controller.ts): every line a request writes still carries its id.
   const requestLines = logs.lines().filter(l => l.msg === 'incoming request' || l.msg === 'request completed' || l.event !== undefined)
   t.ok(requestLines.length >= 14, 'seven requests, each logged coming in (trace level here) and going out, plus the events')
   t.ok(requestLines.every(l => typeof l.reqId === 'string' && /^req-/.test(l.reqId)), 'every request line carries the request id')

@@ -1,10 +1,13 @@
 /**
- * One access line per request at info (plugins/access-log.ts): `request completed` with the request, status, time and
+ * One access line per request at info (src/logging/access-log-controller.ts): `request completed` with the request, status, time and
  * request id; `incoming request` only at debug; the probes (logLevel warn) write none.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import pino from 'pino'
 import t from 'tap'
-import { buildTestApp, captureLogs, login, startTestIdp, testEnv } from '../helpers/gateway.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { AccessLogController } from '../src/logging/access-log-controller.js'
+import { buildTestApp, captureLogs, login, startTestIdp, testEnv } from './helpers/gateway.js'
+import { startUpstream } from './helpers/upstream.js'
 
 t.test('at info: one line per request, with what an access log needs', async t => {
   const idp = await startTestIdp(t)
@@ -54,4 +57,17 @@ t.test('at warn: no access lines', async t => {
   const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'warn' }), logs })
   await app.inject({ url: '/session' })
   t.same(logs.lines(), [])
+})
+
+t.test('a request that failed on the way out is logged as Fastify logs it: request errored, at error', async t => {
+  const logs = captureLogs()
+  const logger = pino({ level: 'info' }, logs.stream)
+  const controller = new AccessLogController()
+  // Just what the controller and Fastify's own method read: a request id, loggers, the elapsed time, the status.
+  const request = { id: 'req-x-1', log: logger, server: { log: logger } } as unknown as FastifyRequest
+  const reply = { log: logger.child({ reqId: 'req-x-1' }), elapsedTime: 12.5, statusCode: 200 } as unknown as FastifyReply
+  controller.requestCompleted(new Error('socket hang up'), request, reply)
+  t.match(logs.lines(), [{ level: 50, msg: 'request errored', reqId: 'req-x-1', err: { message: 'socket hang up' }, responseTime: 12.5 }])
+  controller.requestCompleted(null, request, reply)
+  t.match(logs.lines()[1], { level: 30, msg: 'request completed', reqId: 'req-x-1', responseTime: 12.5 })
 })
