@@ -27,6 +27,9 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   const cache = new LRUCache<string, SessionRecord>({
     max: options.maxEntries,
     ttlAutopurge: false,
+    // The Sessions layer enforces the timeouts on its own clock; this TTL only collects garbage, so a second is precise
+    // enough. The default (1 ms) makes a busy store start a timer every millisecond to refresh its idea of now.
+    ttlResolution: 1_000,
     dispose: (record, key, reason) => {
       index.remove(record.sub, key)
       if (reason === 'evict') onEvict?.(key, record)
