@@ -241,28 +241,27 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   fastify.decorate('refresher', refresher)
   fastify.decorateRequest('accessToken', '')
 
-  /** After requireSession: sets request.accessToken to a valid token, refreshing when needed. */
-  async function ensureFreshAccessToken (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const record = request.session
-    if (record === null) throw new GatewayError('no_session')
+  /**
+   * Sets request.accessToken for the request's live session. A token that is still valid is used at once (a refresh
+   * inside the window starts in the background); only an expired one waits, and only then is there a promise.
+   */
+  function ensureFreshAccessToken (request: FastifyRequest, reply: FastifyReply, record: SessionRecord): Promise<void> | undefined {
     const sessionId = request.sessionId
     const state = tokenState(record, clock.now(), settings, spreadFor(sessionId))
-    if (state === 'fresh') {
-      request.accessToken = record.accessToken
-      return
+    if (state === 'expired') return awaitRefresh(request, reply, sessionId)
+    request.accessToken = record.accessToken
+    if (state === 'refresh-soon' && record.refreshToken !== undefined && clock.now() >= refreshAllowedAt(record, settings.minIntervalMs)) {
+      refresher.refresh(sessionId, { ip: request.ip, log: request.log }).catch((err: unknown) => {
+        request.log.debug({ code: err instanceof GatewayError ? err.code : 'error' }, 'background refresh did not complete')
+      })
     }
-    const context = { ip: request.ip, log: request.log }
-    if (state === 'refresh-soon') {
-      request.accessToken = record.accessToken
-      if (record.refreshToken !== undefined && clock.now() >= refreshAllowedAt(record, settings.minIntervalMs)) {
-        refresher.refresh(sessionId, context).catch((err: unknown) => {
-          request.log.debug({ code: err instanceof GatewayError ? err.code : 'error' }, 'background refresh did not complete')
-        })
-      }
-      return
-    }
+    return undefined
+  }
+
+  /** The access token has expired: wait for the session's refresh; a session the IdP ended is ended here too. */
+  async function awaitRefresh (request: FastifyRequest, reply: FastifyReply, sessionId: string): Promise<void> {
     try {
-      const next = await refresher.refresh(sessionId, context)
+      const next = await refresher.refresh(sessionId, { ip: request.ip, log: request.log })
       request.session = next
       request.accessToken = next.accessToken
     } catch (err) {
@@ -277,8 +276,11 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   }
 
   fastify.decorate('requireAccessToken', async function (request: FastifyRequest, reply: FastifyReply) {
-    await fastify.requireSession(request, reply)
-    await ensureFreshAccessToken(request, reply)
+    await fastify.loadSession(request, reply)
+    const record = request.session
+    if (record === null) throw new GatewayError('no_session')
+    const refreshing = ensureFreshAccessToken(request, reply, record)
+    if (refreshing !== undefined) await refreshing
   })
 }
 
