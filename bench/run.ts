@@ -10,12 +10,15 @@
  *                       round, fewer login iterations
  *   --rate <fraction>   offered load of the fixed-rate latency rounds, as a fraction of the bare proxy's measured
  *                       throughput (default 0.3)
+ *   --redis <url|off>   the Redis for the gateway-redis target (default redis://127.0.0.1:6379); skipped when it does
+ *                       not answer
  *   --shared-cpus       do not pin: by default the server under test gets the last core to itself (taskset), the load
  *                       generator and the upstream share the others
  *   --profile           run the bare proxy and the gateway under node --cpu-prof and summarise their self time
  *   --out <file>        where the JSON goes (default bench/results/latest.json)
  */
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { cpus } from 'node:os'
@@ -23,6 +26,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
 import { startIdp } from '../idp/app.js'
 import { pinToCpus, spawnChild, type Child, type Usage } from './lib/ipc.js'
 import { pacedLoad } from './lib/paced-load.js'
@@ -42,6 +46,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rate: { type: 'string', default: '0.3' },
     'shared-cpus': { type: 'boolean', default: false },
+    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     out: { type: 'string', default: join(HERE, 'results', 'latest.json') }
@@ -59,6 +64,7 @@ const options = {
   warmupSec: positive('warmup', args.warmup),
   rateFraction: Math.min(1, positive('rate', args.rate)),
   sharedCpus: args['shared-cpus'] === true,
+  redisUrl: args.redis === 'off' ? undefined : args.redis,
   quick: args.quick === true,
   profile: args.profile === true,
   out: resolve(args.out ?? join(HERE, 'results', 'latest.json'))
@@ -270,8 +276,8 @@ function ratio (round: number, bare: Measured, gateway: Measured): RoundRatio {
     p50DeltaMs: gateway.p50Ms - bare.p50Ms
   }
 }
-const ratioRow = (r: RoundRatio): string =>
-  row(['gateway/bare', `${f(r.rpsRatio)}x`, `${r.p50DeltaMs >= 0 ? '+' : ''}${f(r.p50DeltaMs)}`, `${r.p99DeltaMs >= 0 ? '+' : ''}${f(r.p99DeltaMs)}`, `${r.cpuUsDelta >= 0 ? '+' : ''}${f(r.cpuUsDelta, 1)}`, '', ''], WIDTHS)
+const ratioRow = (r: RoundRatio, label = 'gateway/bare'): string =>
+  row([label, `${f(r.rpsRatio)}x`, `${r.p50DeltaMs >= 0 ? '+' : ''}${f(r.p50DeltaMs)}`, `${r.p99DeltaMs >= 0 ? '+' : ''}${f(r.p99DeltaMs)}`, `${r.cpuUsDelta >= 0 ? '+' : ''}${f(r.cpuUsDelta, 1)}`, '', ''], WIDTHS)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main
@@ -327,15 +333,38 @@ async function main (): Promise<void> {
     { name: 'bare-proxy', child: bare, headers },
     { name: 'gateway', child: gateway, headers }
   ]
-  for (const target of targets) await expectOk(target.child.port, headers, target.name)
+  // The same gateway with its sessions in Redis (sealed records, one Redis read per request), when Redis answers.
+  const redisPrefix = `bench-${process.pid}:`
+  const redisGateway = options.redisUrl !== undefined && await redisAnswers(options.redisUrl)
+    ? await spawnChild('gateway-redis', join(HERE, 'servers', 'gateway.ts'), {
+      env: gatewayEnv(idp.url, {
+        UPSTREAMS: `/api=${echoUrl}`,
+        LOG_LEVEL: 'warn',
+        SESSION_STORE: 'redis',
+        REDIS_URL: options.redisUrl,
+        REDIS_KEY_PREFIX: redisPrefix,
+        SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64url')
+      }),
+      stdout: join(resultsDir, 'gateway-redis-warn.log'),
+      cpus: serverCpus
+    })
+    : undefined
+  if (redisGateway !== undefined) {
+    children.push(redisGateway)
+    targets.push({ name: 'gateway-redis', child: redisGateway, headers: { cookie: await loginCookie(redisGateway.port) } })
+  } else {
+    log(`gateway-redis: skipped (${options.redisUrl === undefined ? '--redis off' : `no answer from ${options.redisUrl}`})`)
+  }
+  for (const target of targets) await expectOk(target.child.port, target.headers, target.name)
 
   if (options.warmupSec > 0) {
-    for (const target of targets) await load(`http://127.0.0.1:${target.child.port}${PATH}`, headers, options.warmupSec)
+    for (const target of targets) await load(`http://127.0.0.1:${target.child.port}${PATH}`, target.headers, options.warmupSec)
   }
 
   log(row(['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', 'RSS MB', 'non-2xx'], WIDTHS))
   const measured: Measured[] = []
   const ratios: RoundRatio[] = []
+  const redisRatios: RoundRatio[] = []
   for (let round = 1; round <= options.rounds; round++) {
     log(`round ${round}`)
     const inRound: Record<string, Measured> = {}
@@ -351,6 +380,12 @@ async function main (): Promise<void> {
       const r = ratio(round, b, g)
       ratios.push(r)
       log(ratioRow(r))
+    }
+    const gr = inRound['gateway-redis']
+    if (b !== undefined && gr !== undefined) {
+      const r = ratio(round, b, gr)
+      redisRatios.push(r)
+      log(ratioRow(r, 'redis/bare'))
     }
   }
   const summary = {
@@ -369,6 +404,21 @@ async function main (): Promise<void> {
   log(measuredRow(summary.bareProxy, 'bare-proxy'))
   log(measuredRow(summary.gateway, 'gateway'))
   log(ratioRow({ round: 0, ...summary.ratio }))
+  const redisSummary = redisRatios.length === 0
+    ? undefined
+    : {
+        gateway: summarise(measured.filter(m => m.target === 'gateway-redis')),
+        ratio: { rpsRatio: median(redisRatios.map(r => r.rpsRatio)), cpuUsDelta: median(redisRatios.map(r => r.cpuUsDelta)), p99DeltaMs: median(redisRatios.map(r => r.p99DeltaMs)), p50DeltaMs: median(redisRatios.map(r => r.p50DeltaMs)) }
+      }
+  if (redisSummary !== undefined) {
+    log(measuredRow(redisSummary.gateway, 'gateway-redis'))
+    log(ratioRow({ round: 0, ...redisSummary.ratio }, 'redis/bare'))
+  }
+  if (redisGateway !== undefined) {
+    await redisGateway.stop()
+    children.splice(children.indexOf(redisGateway), 1)
+    await clearRedisPrefix(options.redisUrl ?? '', redisPrefix)
+  }
 
   // Latency at the same offered load: at saturation a proxy's latency is its queue (connections / throughput), so
   // there the p99 mostly restates the req/s ratio. Both proxies get the same fixed rate, interleaved, every round.
@@ -377,14 +427,14 @@ async function main (): Promise<void> {
   log(`fixed rate: ${offeredRps} req/s offered to each proxy (${f(options.rateFraction)} of the bare proxy's median throughput), ${options.connections} connections`)
   log(row(['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', 'RSS MB', 'non-2xx'], WIDTHS))
   if (options.warmupSec > 0) {
-    for (const target of targets.slice(1)) await load(`http://127.0.0.1:${target.child.port}${PATH}`, headers, options.warmupSec, offeredRps)
+    for (const target of targets.slice(1, 3)) await load(`http://127.0.0.1:${target.child.port}${PATH}`, target.headers, options.warmupSec, offeredRps)
   }
   const atRate: Measured[] = []
   const rateRatios: RoundRatio[] = []
   for (let round = 1; round <= options.rounds; round++) {
     log(`round ${round}`)
     const inRound: Record<string, Measured> = {}
-    for (const target of inRoundOrder(targets.slice(1), round)) {
+    for (const target of inRoundOrder(targets.slice(0, 3), round).slice(1)) {
       const m = await measure(round, target, options.durationSec, offeredRps)
       atRate.push(m)
       inRound[target.name] = m
@@ -479,6 +529,7 @@ async function main (): Promise<void> {
     { target: 'gateway req/s >= 0.90x bare proxy', value: `${f(summary.ratio.rpsRatio)}x`, pass: summary.ratio.rpsRatio >= 0.9 },
     { target: 'gateway CPU <= bare proxy + 10 us/request', value: `${summary.ratio.cpuUsDelta >= 0 ? '+' : ''}${f(summary.ratio.cpuUsDelta, 1)} us`, pass: summary.ratio.cpuUsDelta <= 10 },
     { target: `gateway p99 <= bare proxy p99 + 1 ms (${offeredRps} req/s)`, value: `${fixedRate.ratio.p99DeltaMs >= 0 ? '+' : ''}${f(fixedRate.ratio.p99DeltaMs)} ms`, pass: fixedRate.ratio.p99DeltaMs <= 1 },
+    { target: 'gateway (Redis store) req/s >= 0.75x bare', value: redisSummary === undefined ? 'not measured (no Redis)' : `${f(redisSummary.ratio.rpsRatio)}x`, pass: redisSummary === undefined ? null : redisSummary.ratio.rpsRatio >= 0.75 },
     { target: 'memory store <= 2 KB per session at 100k', value: Number.isNaN(bytesAt100k) ? 'not measured (--quick)' : `${f(bytesAt100k, 0)} B (heap + typed arrays)`, pass: Number.isNaN(bytesAt100k) ? null : bytesAt100k <= 2048 },
     { target: 'refresh storm: exactly 1 IdP refresh call', value: `${storm.refreshCalls} call(s), ${storm.ok}/${storm.requests} ok`, pass: storm.refreshCalls === 1 && storm.ok === storm.requests }
   ]
@@ -505,6 +556,7 @@ async function main (): Promise<void> {
     rounds: measured,
     ratios,
     summary,
+    redis: redisSummary === undefined ? undefined : { ...redisSummary, ratios: redisRatios },
     fixedRate: { ...fixedRate, rounds: atRate, ratios: rateRatios },
     infoRound,
     storm,
@@ -520,13 +572,43 @@ async function main (): Promise<void> {
 }
 
 /**
- * The targets in a round's order: as given in odd rounds; in even rounds the last two (the proxies) swap, so neither
- * is always the one measured right after the other (a machine that slows down or speeds up over a round favours
- * neither).
+ * The targets in a round's order: the upstream first, then the proxies as given in odd rounds and reversed in even
+ * ones, so no proxy is always the one measured right after another (a machine that slows down or speeds up over a
+ * round favours none).
  */
 function inRoundOrder (targets: Target[], round: number): Target[] {
-  if (round % 2 === 1 || targets.length < 2) return targets
-  return [...targets.slice(0, -2), targets[targets.length - 1] as Target, targets[targets.length - 2] as Target]
+  const [first, ...proxies] = targets
+  if (first === undefined) return []
+  return round % 2 === 1 ? targets : [first, ...proxies.reverse()]
+}
+
+/** Whether a Redis answers PING at this URL (within a second). */
+async function redisAnswers (url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    return await redis.ping() === 'PONG'
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Deletes the keys the Redis gateway wrote (its sessions, per-user index), so a bench leaves nothing behind. */
+async function clearRedisPrefix (url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
 }
 
 /** Which CPUs the server under test and everything else get, or undefined to share them all. */

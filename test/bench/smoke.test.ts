@@ -27,7 +27,9 @@ t.test('npm run bench -- --duration 1 --rounds 1 --quick writes a well-formed re
 
   const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, any> // any: a parsed JSON document, checked field by field below
   t.equal(result.machine.nproc > 0, true)
-  t.same(result.rounds.map((m: { target: string }) => m.target), ['upstream', 'bare-proxy', 'gateway'])
+  // CI runs Redis (.ci/run), so the Redis-store gateway is measured too.
+  t.same(result.rounds.map((m: { target: string }) => m.target), ['upstream', 'bare-proxy', 'gateway', 'gateway-redis'])
+  t.ok(Number.isFinite(result.redis.ratio.rpsRatio), 'a Redis-store ratio')
   for (const m of result.rounds) {
     for (const field of ['rps', 'p50Ms', 'p99Ms', 'cpuUsPerRequest', 'rssMb']) t.ok(Number.isFinite(m[field]) && m[field] >= 0, `${m.target as string}.${field} is a number`)
     t.ok(m.requests > 0, `${m.target as string} completed requests`)
@@ -49,5 +51,5 @@ t.test('npm run bench -- --duration 1 --rounds 1 --quick writes a well-formed re
   t.equal(result.memory.eviction.sizeAfter, result.memory.eviction.maxEntries, 'the store stays at its bound')
   t.ok(result.login.steps.cpuUsPerLogin.total > 0)
   t.ok(result.login.overHttp.cpuUsPerLogin > 0)
-  t.equal(result.targets.length, 5)
+  t.equal(result.targets.length, 6)
 })
