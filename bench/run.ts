@@ -276,6 +276,13 @@ function ratio (round: number, bare: Measured, gateway: Measured): RoundRatio {
     p50DeltaMs: gateway.p50Ms - bare.p50Ms
   }
 }
+/** The median of each per-round comparison (never a ratio of medians: neighbours in time are compared). */
+const medianRatio = (ratios: RoundRatio[]): Omit<RoundRatio, 'round'> => ({
+  rpsRatio: median(ratios.map(r => r.rpsRatio)),
+  cpuUsDelta: median(ratios.map(r => r.cpuUsDelta)),
+  p99DeltaMs: median(ratios.map(r => r.p99DeltaMs)),
+  p50DeltaMs: median(ratios.map(r => r.p50DeltaMs))
+})
 const ratioRow = (r: RoundRatio, label = 'gateway/bare'): string =>
   row([label, `${f(r.rpsRatio)}x`, `${r.p50DeltaMs >= 0 ? '+' : ''}${f(r.p50DeltaMs)}`, `${r.p99DeltaMs >= 0 ? '+' : ''}${f(r.p99DeltaMs)}`, `${r.cpuUsDelta >= 0 ? '+' : ''}${f(r.cpuUsDelta, 1)}`, '', ''], WIDTHS)
 
@@ -392,12 +399,7 @@ async function main (): Promise<void> {
     upstream: summarise(measured.filter(m => m.target === 'upstream')),
     bareProxy: summarise(measured.filter(m => m.target === 'bare-proxy')),
     gateway: summarise(measured.filter(m => m.target === 'gateway')),
-    ratio: {
-      rpsRatio: median(ratios.map(r => r.rpsRatio)),
-      cpuUsDelta: median(ratios.map(r => r.cpuUsDelta)),
-      p99DeltaMs: median(ratios.map(r => r.p99DeltaMs)),
-      p50DeltaMs: median(ratios.map(r => r.p50DeltaMs))
-    }
+    ratio: medianRatio(ratios)
   }
   log(`median of ${options.rounds} round(s)`)
   log(measuredRow(summary.upstream, 'upstream'))
@@ -408,7 +410,7 @@ async function main (): Promise<void> {
     ? undefined
     : {
         gateway: summarise(measured.filter(m => m.target === 'gateway-redis')),
-        ratio: { rpsRatio: median(redisRatios.map(r => r.rpsRatio)), cpuUsDelta: median(redisRatios.map(r => r.cpuUsDelta)), p99DeltaMs: median(redisRatios.map(r => r.p99DeltaMs)), p50DeltaMs: median(redisRatios.map(r => r.p50DeltaMs)) }
+        ratio: medianRatio(redisRatios)
       }
   if (redisSummary !== undefined) {
     log(measuredRow(redisSummary.gateway, 'gateway-redis'))
@@ -450,12 +452,7 @@ async function main (): Promise<void> {
     offeredRps,
     bareProxy: summarise(atRate.filter(m => m.target === 'bare-proxy')),
     gateway: summarise(atRate.filter(m => m.target === 'gateway')),
-    ratio: {
-      rpsRatio: median(rateRatios.map(r => r.rpsRatio)),
-      cpuUsDelta: median(rateRatios.map(r => r.cpuUsDelta)),
-      p99DeltaMs: median(rateRatios.map(r => r.p99DeltaMs)),
-      p50DeltaMs: median(rateRatios.map(r => r.p50DeltaMs))
-    }
+    ratio: medianRatio(rateRatios)
   }
   log(`median of ${options.rounds} round(s)`)
   log(measuredRow(fixedRate.bareProxy, 'bare-proxy'))
