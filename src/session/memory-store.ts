@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { SessionRecord, SessionStore } from './session-store.js'
+import { copyRecord } from './record-copy.js'
 import { createUserIndex } from './user-index.js'
 
 export interface MemoryStoreOptions {
@@ -70,22 +71,4 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
     },
     async close () { cache.clear() }
   }
-}
-
-/** A record with its own objects (the user claims may nest); the strings are shared. */
-function copyRecord (record: SessionRecord): SessionRecord {
-  return { ...record, user: copyJson(record.user) as SessionRecord['user'] }
-}
-
-/** A copy of a JSON value's objects and arrays. */
-function copyJson (value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) return value.map(copyJson)
-  // A spread keeps the compact layout of the original; only nested objects need copies of their own.
-  const copy: Record<string, unknown> = { ...value }
-  for (const name in copy) {
-    const child = copy[name]
-    if (child !== null && typeof child === 'object') copy[name] = copyJson(child)
-  }
-  return copy
 }

@@ -161,3 +161,41 @@ t.test('configuration: SESSION_STORE=redis needs an encryption key and a Redis l
   t.equal(sentinel.store.redis?.keyPrefix, 'gw1:')
   t.equal(loadConfig(base).store.kind, 'memory', 'memory by default')
 })
+
+t.test('a value read again unchanged is not opened again; a change by another replica, or an altered value, is', async t => {
+  let opens = 0
+  const sealer = createSealer([KEY_1])
+  const counting = { ...sealer, open: (sealed: string, context?: string) => { opens++; return sealer.open(sealed, context) } }
+  const unreadable: string[] = []
+  const reader = createRedisStore({ client: redis, keyPrefix: PREFIX, sealer: counting, onUnreadable: key => { unreadable.push(key) } })
+  const otherReplica = storeWith()
+  await otherReplica.set('k-cache', sampleRecord(), 60_000)
+
+  const first = await reader.get('k-cache')
+  const second = await reader.get('k-cache')
+  t.equal(opens, 1, 'opened once for two reads of the same value')
+  t.same(second, first)
+  t.not(second, first, 'each read hands out its own copy')
+  t.not(second?.user, first?.user)
+
+  await redis.hset(sessionKeyFor(PREFIX, 'k-cache'), 's', '12345')
+  t.equal((await reader.get('k-cache'))?.lastSeenAt, 12345, 'lastSeenAt is read every time (touch from another replica)')
+  t.equal(opens, 1)
+
+  await otherReplica.set('k-cache', sampleRecord({ accessToken: 'at-rotated', version: 1 }), 60_000)
+  t.equal((await reader.get('k-cache'))?.accessToken, 'at-rotated', 'a rotation on another replica is seen at once')
+  t.equal(opens, 2)
+
+  await reader.set('k-cache', sampleRecord({ accessToken: 'at-mine', version: 2 }), 60_000)
+  t.equal((await reader.get('k-cache'))?.accessToken, 'at-mine')
+  t.equal(opens, 2, 'its own write needs no opening')
+
+  const sealed = await redis.hget(sessionKeyFor(PREFIX, 'k-cache'), 'r') ?? ''
+  await redis.hset(sessionKeyFor(PREFIX, 'k-cache'), 'r', `${sealed.slice(0, -4)}AAAA`)
+  t.equal(await reader.get('k-cache'), undefined, 'an altered value is refused, not served from memory')
+  t.same(unreadable, ['k-cache'])
+
+  await otherReplica.set('k-cache', sampleRecord(), 60_000)
+  await otherReplica.delete('k-cache')
+  t.equal(await reader.get('k-cache'), undefined, 'a logout on another replica is seen at once')
+})
