@@ -5,9 +5,9 @@
  */
 import type { SessionRecord } from './session-store.js'
 
-/** A record with its own objects (the user claims may nest); the strings are shared. */
-export function copyRecord (record: SessionRecord): SessionRecord {
-  return { ...record, user: copyJson(record.user) as SessionRecord['user'] }
+/** A record with its own objects (the user claims may nest), and `changes` applied; the strings are shared. */
+export function copyRecord (record: SessionRecord, changes?: Partial<Pick<SessionRecord, 'lastSeenAt'>>): SessionRecord {
+  return { ...record, ...changes, user: copyJson(record.user) as SessionRecord['user'] }
 }
 
 /** A copy of a JSON value's objects and arrays. */

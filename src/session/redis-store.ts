@@ -105,7 +105,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
       entry = { sealed, record: { ...record, lastSeenAt: record.createdAt } }
       opened.set(key, entry)
     }
-    return { ...copyRecord(entry.record), lastSeenAt: Number(seen ?? entry.record.createdAt) }
+    return copyRecord(entry.record, { lastSeenAt: Number(seen ?? entry.record.createdAt) })
   }
 
   async function get (key: string): Promise<SessionRecord | undefined> {
