@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp, type AppDeps } from '../../app.js'
@@ -87,21 +88,36 @@ export interface LogCapture {
   stream: Writable
   lines (): Array<Record<string, unknown>>
   text (): string
+  /** Resolves with the first line, already written or still to come, that matches. */
+  waitFor (matches: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>
 }
 
 /** Collects everything the app logs, as the process would write it. */
 export function captureLogs (): LogCapture {
   const chunks: string[] = []
+  const written = new EventEmitter()
   const stream = new Writable({
     write (chunk: Buffer | string, _encoding, callback) {
       chunks.push(chunk.toString())
+      written.emit('chunk')
       callback()
     }
   })
+  const lines = (): Array<Record<string, unknown>> => chunks.join('').split('\n').filter(line => line !== '').map(line => JSON.parse(line) as Record<string, unknown>)
   return {
     stream,
     text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter(line => line !== '').map(line => JSON.parse(line) as Record<string, unknown>)
+    lines,
+    waitFor: async matches => await new Promise(resolve => {
+      const check = (): void => {
+        const line = lines().find(matches)
+        if (line === undefined) return
+        written.off('chunk', check)
+        resolve(line)
+      }
+      written.on('chunk', check)
+      check()
+    })
   }
 }
 
