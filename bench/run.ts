@@ -14,7 +14,8 @@
  *                       not answer
  *   --shared-cpus       do not pin: by default the server under test gets the last core to itself (taskset), the load
  *                       generator and the upstream share the others
- *   --profile           run the bare proxy and the gateway under node --cpu-prof and summarise their self time
+ *   --profile           run the bare proxy and the gateways (memory, Redis) under node --cpu-prof and summarise their
+ *                       self time
  *   --out <file>        where the JSON goes (default bench/results/latest.json)
  */
 import { execFileSync } from 'node:child_process'
@@ -353,6 +354,7 @@ async function main (): Promise<void> {
         SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64url')
       }),
       stdout: join(resultsDir, 'gateway-redis-warn.log'),
+      nodeArgs: profileArgs('gateway-redis'),
       cpus: serverCpus
     })
     : undefined

@@ -4,8 +4,9 @@
  *   r = the record without lastSeenAt, JSON, sealed with AES-256-GCM (the storage key is authenticated with it, so a
  *       value copied under another key does not open);
  *   s = lastSeenAt, epoch ms, in clear, so recording activity never rewrites (and can never roll back) the tokens.
- * A read is one HMGET and one decryption. Writes are Lua scripts (registered once with defineCommand) so the value
- * and its TTL change together. Any Redis failure becomes `store_unavailable` (503); an unreadable value (a removed
+ * A read is one HMGET, written together with the other reads of the same event-loop turn (redis-read-batch.ts), and
+ * one decryption when the value changed. Writes are Lua scripts (registered once with defineCommand) so the value and
+ * its TTL change together. Any Redis failure becomes `store_unavailable` (503); an unreadable value (a removed
  * encryption key, tampering) reads as no session.
  *
  * The per-user index (issue #11) is a set per user, `<prefix>user:<SHA-256 of the sub>`, of storage keys: added to on
@@ -19,6 +20,7 @@ import type { Sealer } from '../crypto/sealer.js'
 import { GatewayError } from '../errors.js'
 import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
 import { copyRecord } from './record-copy.js'
+import { createSessionReader } from './redis-read-batch.js'
 import { isIndexedUser, userIndexKeyFor } from './user-index.js'
 
 export type RedisClient = Redis | Cluster
@@ -108,8 +110,10 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     return copyRecord(entry.record, { lastSeenAt: Number(seen ?? entry.record.createdAt) })
   }
 
+  const readFields = createSessionReader(client)
+
   async function get (key: string): Promise<SessionRecord | undefined> {
-    const [sealed, seen] = await command(async () => await client.hmget(sessionKeyFor(keyPrefix, key), 'r', 's'))
+    const [sealed, seen] = await command(async () => await readFields(sessionKeyFor(keyPrefix, key)))
     return decode(key, sealed, seen)
   }
 
@@ -154,7 +158,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
       const indexKey = userIndexKeyFor(keyPrefix, sub)
       const keys = await command(async () => await client.smembers(indexKey))
       if (keys.length === 0) return []
-      const replies = await command(async () => await Promise.all(keys.map(async key => await client.hmget(sessionKeyFor(keyPrefix, key), 'r', 's'))))
+      const replies = await command(async () => await Promise.all(keys.map(async key => await readFields(sessionKeyFor(keyPrefix, key)))))
       const entries: UserSessionEntry[] = []
       const gone: string[] = []
       keys.forEach((key, i) => {
