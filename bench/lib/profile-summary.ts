@@ -35,18 +35,16 @@ export function summariseProfile (file: string, top = 25): ProfileSummary {
   const functions = new Map<string, number>()
   const owners = new Map<string, number>()
   let totalUs = 0
-  let idleUs = 0
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)?.callFrame
     if (frame === undefined) continue
-    if (frame.functionName === '(idle)') { idleUs += us; continue }
+    if (frame.functionName === '(idle)') continue
     totalUs += us
     const owner = ownerOf(frame.url, frame.functionName)
     const name = `${frame.functionName === '' ? '(anonymous)' : frame.functionName} ${owner}${frame.url === '' ? '' : `:${frame.lineNumber + 1}`}`
     functions.set(name, (functions.get(name) ?? 0) + us)
     owners.set(owner, (owners.get(owner) ?? 0) + us)
   }
-  void idleUs
   const entries = (map: Map<string, number>, limit: number): ProfileEntry[] => [...map]
     .sort((a, b) => b[1] - a[1]).slice(0, limit)
     .map(([name, us]) => ({ name, selfMs: Math.round(us / 100) / 10, percent: Math.round(us / totalUs * 1000) / 10 }))
