@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import type { Env } from '../../fastify.config.js'
 import { storageKey } from '../../src/session/session-id.js'
 import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv, type LoggedIn } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { REDIS_URL, sharedRedis } from '../helpers/shared-redis.js'
 
 const CSRF = { 'x-csrf': '1' }
 const BOB = { username: 'bob@corp.example', password: 'bob-password-1', realm: 'employees' }
 const ALICE_ID = 'auth0|alice0000000000000000001'
 const MINUTE = 60_000
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const PREFIX = `bff-test:${randomBytes(6).toString('hex')}:`
-const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 1_000 })
-t.teardown(async () => {
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  await redis.quit()
-})
+const { prefix: PREFIX } = sharedRedis() // the gateway under test writes under PREFIX; its keys are deleted at the end
 
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200 })

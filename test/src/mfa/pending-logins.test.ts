@@ -1,20 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { createSealer } from '../../../src/crypto/sealer.js'
 import { createPendingLogins } from '../../../src/mfa/pending-logins.js'
 import { createMemoryStore } from '../../../src/session/memory-store.js'
 import { createRedisStore } from '../../../src/session/redis-store.js'
 import type { SessionStore } from '../../../src/session/session-store.js'
 import { createManualClock } from '../../helpers/manual-clock.js'
+import { sharedRedis } from '../../helpers/shared-redis.js'
 
-const PREFIX = `bff-test:${randomBytes(6).toString('hex')}:`
-const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1, connectTimeout: 1_000 })
-t.teardown(async () => {
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  redis.disconnect()
-})
+const { redis, prefix: PREFIX } = sharedRedis()
 
 const stores: Record<string, () => SessionStore> = {
   memory: () => createMemoryStore({ maxEntries: 10 }),

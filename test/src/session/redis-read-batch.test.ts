@@ -3,20 +3,12 @@
  * turn leave the socket in one writev, each gets its own answer, and a lone read and a disconnected client behave
  * as a plain HMGET would.
  */
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { createSessionReader } from '../../../src/session/redis-read-batch.js'
+import { sharedRedis } from '../../helpers/shared-redis.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const PREFIX = `bff-test:${randomBytes(6).toString('hex')}:`
-
-const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 1_000 })
-t.teardown(async () => {
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  await redis.quit()
-})
+const { redis, prefix: PREFIX } = sharedRedis()
 
 /** Counts how the socket hands data to the kernel: `_write` per chunk, or `_writev` for corked chunks together. */
 function countSocketWrites (client: Redis): { counts: { single: number, vectored: number[] }, restore: () => void } {

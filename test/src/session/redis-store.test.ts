@@ -7,19 +7,12 @@ import { GatewayError } from '../../../src/errors.js'
 import { createRedisStore, sessionKeyFor } from '../../../src/session/redis-store.js'
 import { createLocalLock, createRedisLock, lockKeyFor } from '../../../src/session/refresh-lock.js'
 import { runStoreContract, sampleRecord, type ContractTest } from '../../helpers/store-contract.js'
+import { REDIS_URL, sharedRedis } from '../../helpers/shared-redis.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-/** Every key this file writes starts with this, and is deleted at the end. */
-const PREFIX = `bff-test:${randomBytes(6).toString('hex')}:`
 const KEY_1 = randomBytes(32)
 const KEY_2 = randomBytes(32)
 
-const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 1_000 })
-t.teardown(async () => {
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  await redis.quit()
-})
+const { redis, prefix: PREFIX } = sharedRedis()
 
 function storeWith (keys: Buffer[] = [KEY_1], onUnreadable?: (key: string) => void, keyPrefix = PREFIX) {
   return createRedisStore({ client: redis, keyPrefix, sealer: createSealer(keys), ...(onUnreadable === undefined ? {} : { onUnreadable }) })

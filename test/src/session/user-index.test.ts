@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { createSealer } from '../../../src/crypto/sealer.js'
 import { createMemoryStore } from '../../../src/session/memory-store.js'
 import { createRedisStore, sessionKeyFor } from '../../../src/session/redis-store.js'
@@ -9,15 +8,9 @@ import { createSessions } from '../../../src/session/sessions.js'
 import { createUserIndex, isWellFormedHandle, sessionHandleOf, userIndexKeyFor } from '../../../src/session/user-index.js'
 import { createManualClock } from '../../helpers/manual-clock.js'
 import { sampleRecord } from '../../helpers/store-contract.js'
+import { sharedRedis } from '../../helpers/shared-redis.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const PREFIX = `bff-test:${randomBytes(6).toString('hex')}:`
-const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 1_000 })
-t.teardown(async () => {
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  await redis.quit()
-})
+const { redis, prefix: PREFIX } = sharedRedis()
 
 const TTL = 60_000
 const MINUTE = 60_000
