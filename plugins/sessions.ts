@@ -155,7 +155,17 @@ async function connect (fastify: FastifyInstance, client: RedisClient, redis: Re
     down = false
     fastify.log.info({ redis: describe(redis) }, 'session store: Redis reachable again')
   })
-  await client.connect().catch(() => { /* logged by the listeners; ioredis keeps reconnecting */ })
+  // The first attempt ends the wait, whatever its outcome (logged by the listeners; ioredis keeps reconnecting). A
+  // single Redis rejects connect() when it cannot be reached, but a Cluster's connect() settles only once the cluster
+  // is usable, which may be never: its first close ends the wait instead.
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      client.off('close', done)
+      resolve()
+    }
+    client.once('close', done)
+    client.connect().then(done, done)
+  })
 }
 
 export default fp(sessionsPlugin, { fastify: '5.x', name: 'bff-sessions', dependencies: ['bff-config'] })

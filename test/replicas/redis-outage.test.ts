@@ -4,51 +4,17 @@
  * is back (with the sessions it saved) the gateway serves them again by itself.
  * The gateway runs in this process (buildApp); the replica tests next to this one use separate processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { Redis, type Cluster } from 'ioredis'
+import { Redis } from 'ioredis'
 import { buildTestApp, captureLogs, login, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { redisDir, redisReady, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
 import { freePort, newEncryptionKey } from './cluster.js'
-
-/** A private redis-server; resolves when it accepts connections. */
-async function startRedis (port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('Ready to accept connections')) resolve()
-    })
-    child.once('exit', code => { reject(new Error(`redis-server exited (${String(code)}): ${out}`)) })
-  })
-  return child
-}
-
-/** Resolves once the gateway's client is connected again (its own reconnection; nothing here retries). */
-async function ready (client: Redis | Cluster | null): Promise<void> {
-  if (client === null || client.status === 'ready') return
-  await new Promise<void>(resolve => { client.once('ready', () => { resolve() }) })
-}
-
-async function stop (child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill(signal)
-  await exited
-}
 
 t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recovery with the saved sessions', async t => {
   const port = await freePort()
-  const dir = await mkdtemp(join(tmpdir(), 'bff-redis-'))
-  let redis = await startRedis(port, dir)
-  t.teardown(async () => {
-    await stop(redis, 'SIGKILL')
-    await rm(dir, { recursive: true, force: true })
-  })
+  const dir = await redisDir(t)
+  let redis = await startRedisServer(serverArgs(port, dir))
+  t.teardown(async () => { await stopProcess(redis, 'SIGKILL') })
   const idp = await startTestIdp(t)
   const logs = captureLogs()
   const app = await buildTestApp(t, {
@@ -63,7 +29,7 @@ t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recov
   await admin.connect()
   t.equal(await admin.save(), 'OK')
   admin.disconnect()
-  await stop(redis, 'SIGTERM')
+  await stopProcess(redis, 'SIGTERM')
 
   const during = await app.inject({ url: '/session', cookies })
   t.equal(during.statusCode, 503)
@@ -80,8 +46,8 @@ t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recov
   t.equal(unreachable.redis, `127.0.0.1:${port} db 3`, 'naming the host and db (never the URL, which may hold a password)')
 
   // Back, on the same port and data directory: ioredis reconnects by itself.
-  redis = await startRedis(port, dir)
-  await ready(app.redis)
+  redis = await startRedisServer(serverArgs(port, dir))
+  await redisReady(app.redis)
   const after = await app.inject({ url: '/session', cookies })
   t.equal(after.statusCode, 200, 'the session Redis kept is served again')
   const recovered = await logs.waitFor(line => String(line.msg).includes('Redis reachable again'))
@@ -90,12 +56,11 @@ t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recov
 
 t.test('a Redis that stops answering (paused): 503 within REDIS_TIMEOUT, then recovery', async t => {
   const port = await freePort()
-  const dir = await mkdtemp(join(tmpdir(), 'bff-redis-'))
-  const redis = await startRedis(port, dir)
+  const dir = await redisDir(t)
+  const redis = await startRedisServer(serverArgs(port, dir))
   t.teardown(async () => {
     redis.kill('SIGCONT')
-    await stop(redis, 'SIGKILL')
-    await rm(dir, { recursive: true, force: true })
+    await stopProcess(redis, 'SIGKILL')
   })
   const idp = await startTestIdp(t)
   const app = await buildTestApp(t, {
@@ -110,6 +75,6 @@ t.test('a Redis that stops answering (paused): 503 within REDIS_TIMEOUT, then re
   t.equal(during.json().code, 'store_unavailable')
   t.ok(elapsed < 2_000, `answered in ${elapsed} ms, not hanging`)
   redis.kill('SIGCONT')
-  await ready(app.redis)
+  await redisReady(app.redis)
   t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
 })

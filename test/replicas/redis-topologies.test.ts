@@ -1,0 +1,109 @@
+/**
+ * The gateway on a Redis Cluster and behind Redis Sentinel, against real servers of the test's own (free ports; the
+ * shared Redis is never touched): two replicas (two apps in this process) share the sessions; login, the session
+ * read, the per-user index, a refresh under the Redis lock and logout all work. On the Cluster the session, its user
+ * index, the lock and the throttle counters hash to different slots, so each command must go to its own node; and the
+ * gateways start before the cluster is usable, as they do when a single Redis is down.
+ */
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import type { Env } from '../../fastify.config.js'
+import type { RunningIdp } from '../../idp/app.js'
+import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
+import { redisDir, redisReady, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { freePort, newEncryptionKey } from './cluster.js'
+
+const run = promisify(execFile)
+const ACCESS_TOKEN_TTL_SEC = 300
+
+interface Gateways { one: FastifyInstance, two: FastifyInstance, clock: ManualClock, idp: RunningIdp, upstream: TestUpstream }
+
+/** Two gateways (replicas) on the given Redis variables, one IdP, one upstream, one manual clock. */
+async function gateways (t: Test, redisEnv: Env): Promise<Gateways> {
+  const clock = createManualClock()
+  const idp = await startTestIdp(t, { clock, accessTokenTtlSec: ACCESS_TOKEN_TTL_SEC })
+  const upstream = await startUpstream(t)
+  const env = testEnv(idp, {
+    SESSION_STORE: 'redis',
+    SESSION_ENCRYPTION_KEY: newEncryptionKey(),
+    REDIS_TIMEOUT: '2s',
+    UPSTREAMS: `/api=${upstream.url}`,
+    ...redisEnv
+  })
+  const one = await buildTestApp(t, { env, deps: { clock } })
+  const two = await buildTestApp(t, { env, deps: { clock } })
+  return { one, two, clock, idp, upstream }
+}
+
+/** A session made on one replica is served, listed, refreshed and ended through the other. */
+async function sharedSessions (t: Test, { one, two, clock, idp, upstream }: Gateways): Promise<void> {
+  const alice = await login(one, ALICE)
+  const seen = await two.inject({ url: '/session', cookies: alice.cookies })
+  t.equal(seen.statusCode, 200, 'the other replica knows the session')
+  t.equal(seen.json().user.sub, 'auth0|alice0000000000000000001')
+  const listed = await two.inject({ url: '/session/all', cookies: alice.cookies })
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.json().sessions.length, 1, "the user's index lists it")
+
+  t.equal((await two.inject({ url: '/api/first', cookies: alice.cookies })).statusCode, 200)
+  const first = upstream.requests.at(-1)?.headers.authorization
+  t.match(first, /^Bearer .+/, 'the upstream got a bearer token')
+
+  clock.advance((ACCESS_TOKEN_TTL_SEC + 1) * 1000)
+  t.equal((await one.inject({ url: '/api/second', cookies: alice.cookies })).statusCode, 200, 'served after a refresh')
+  const second = upstream.requests.at(-1)?.headers.authorization
+  t.not(second, first, 'with a new access token')
+  t.equal(idp.stats.tokenCalls.refresh_token, 1, 'one refresh at the IdP')
+  t.equal((await two.inject({ url: '/api/third', cookies: alice.cookies })).statusCode, 200)
+  t.equal(upstream.requests.at(-1)?.headers.authorization, second, 'the other replica uses the rotated token')
+
+  t.equal((await two.inject({ method: 'DELETE', url: '/session', headers: { 'x-csrf': '1' }, cookies: alice.cookies })).statusCode, 204)
+  const after = await one.inject({ url: '/session', cookies: { [COOKIE_NAME]: alice.value } })
+  t.equal(after.statusCode, 401, 'logged out everywhere')
+  t.equal(after.json().code, 'no_session')
+}
+
+t.test('Redis Cluster: three masters', async t => {
+  const dir = await redisDir(t)
+  const ports = [await freePort(), await freePort(), await freePort()]
+  for (const port of ports) {
+    const node = await startRedisServer([...serverArgs(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`])
+    t.teardown(async () => { await stopProcess(node, 'SIGKILL') })
+  }
+  const nodes = ports.map(port => `127.0.0.1:${port}`)
+  // The gateways start before the cluster has its slots: they must not wait for it (a Cluster client keeps retrying
+  // without failing), and answer 503 store_unavailable meanwhile.
+  const gws = await gateways(t, { REDIS_CLUSTER_NODES: nodes.join(','), REDIS_KEY_PREFIX: 'bff:' })
+  const early = await gws.one.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: ALICE })
+  t.equal(early.statusCode, 503, 'no cluster yet: a login cannot be stored')
+  t.equal(early.json().code, 'store_unavailable')
+  // redis-cli assigns the slots; the clients connect by themselves once every node reports the cluster ok.
+  await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'])
+  await Promise.all([redisReady(gws.one.redis), redisReady(gws.two.redis)])
+  await sharedSessions(t, gws)
+})
+
+t.test('Redis Sentinel: a master and one Sentinel monitoring it', async t => {
+  const dir = await redisDir(t)
+  const masterPort = await freePort()
+  const sentinelPort = await freePort()
+  const master = await startRedisServer(serverArgs(masterPort, dir))
+  t.teardown(async () => { await stopProcess(master, 'SIGKILL') })
+  // Sentinel rewrites its configuration file, so it gets one of its own.
+  const config = join(dir, 'sentinel.conf')
+  await writeFile(config, [
+    `port ${sentinelPort}`,
+    'bind 127.0.0.1',
+    `dir ${dir}`,
+    `sentinel monitor gateway-test 127.0.0.1 ${masterPort} 1`
+  ].join('\n') + '\n')
+  const sentinel = await startRedisServer([config, '--sentinel'], '+monitor master')
+  t.teardown(async () => { await stopProcess(sentinel, 'SIGKILL') })
+  await sharedSessions(t, await gateways(t, { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_MASTER: 'gateway-test', REDIS_URL: 'redis://127.0.0.1/2' }))
+})
