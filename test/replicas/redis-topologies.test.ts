@@ -3,14 +3,16 @@
  * shared Redis is never touched): two replicas (two apps in this process) share the sessions; login, the session
  * read, the per-user index, a refresh under the Redis lock and logout all work. On the Cluster the session, its user
  * index, the lock and the throttle counters hash to different slots, so each command must go to its own node; and the
- * gateways start before the cluster is usable, as they do when a single Redis is down.
+ * gateways start before the cluster is usable, as they do when a single Redis is down. Behind Sentinel, a failover
+ * (the master killed, its replica promoted) keeps the sessions, with 503 store_unavailable only while there is no master.
  */
-import { execFile } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
 import type { Env } from '../../fastify.config.js'
 import type { RunningIdp } from '../../idp/app.js'
 import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
@@ -89,21 +91,67 @@ t.test('Redis Cluster: three masters', async t => {
   await sharedSessions(t, gws)
 })
 
-t.test('Redis Sentinel: a master and one Sentinel monitoring it', async t => {
-  const dir = await redisDir(t)
-  const masterPort = await freePort()
-  const sentinelPort = await freePort()
-  const master = await startRedisServer(serverArgs(masterPort, dir))
+/** A master, a replica of it and one Sentinel (quorum 1, the master down after 1 s): all on free ports, own files. */
+async function sentinelSetup (t: Test): Promise<{ master: ChildProcess, masterPort: number, sentinel: ChildProcess, env: Env }> {
+  const [masterPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()]
+  const master = await startRedisServer(serverArgs(masterPort, await redisDir(t)))
   t.teardown(async () => { await stopProcess(master, 'SIGKILL') })
+  const replica = await startRedisServer([...serverArgs(replicaPort, await redisDir(t)), '--replicaof', '127.0.0.1', String(masterPort)])
+  t.teardown(async () => { await stopProcess(replica, 'SIGKILL') })
   // Sentinel rewrites its configuration file, so it gets one of its own.
+  const dir = await redisDir(t)
   const config = join(dir, 'sentinel.conf')
   await writeFile(config, [
     `port ${sentinelPort}`,
     'bind 127.0.0.1',
     `dir ${dir}`,
-    `sentinel monitor gateway-test 127.0.0.1 ${masterPort} 1`
+    `sentinel monitor gateway-test 127.0.0.1 ${masterPort} 1`,
+    'sentinel down-after-milliseconds gateway-test 1000',
+    'sentinel failover-timeout gateway-test 10000'
   ].join('\n') + '\n')
   const sentinel = await startRedisServer([config, '--sentinel'], '+monitor master')
   t.teardown(async () => { await stopProcess(sentinel, 'SIGKILL') })
-  await sharedSessions(t, await gateways(t, { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_MASTER: 'gateway-test', REDIS_URL: 'redis://127.0.0.1/2' }))
+  const env = { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_MASTER: 'gateway-test', REDIS_URL: 'redis://127.0.0.1/2' }
+  return { master, masterPort, sentinel, env }
+}
+
+t.test('Redis Sentinel: a master, its replica and one Sentinel', async t => {
+  const { env } = await sentinelSetup(t)
+  await sharedSessions(t, await gateways(t, env))
 })
+
+t.test('Sentinel failover: the master dies, the replica is promoted, the sessions go on', async t => {
+  const { masterPort, master, sentinel, env } = await sentinelSetup(t)
+  const gws = await gateways(t, env)
+  const alice = await login(gws.one, ALICE)
+  const admin = new Redis({ host: '127.0.0.1', port: masterPort, db: 2, lazyConnect: true })
+  await admin.connect()
+  t.equal(await admin.wait(1, 5_000), 1, 'the replica has the session before the master goes')
+  admin.disconnect()
+
+  const switched = outputOf(sentinel, '+switch-master')
+  await stopProcess(master, 'SIGKILL')
+  const during = await gws.two.inject({ url: '/session', cookies: alice.cookies })
+  t.equal(during.statusCode, 503, 'no master: 503 meanwhile')
+  t.equal(during.json().code, 'store_unavailable')
+  await switched
+  // The clients ask Sentinel for the master again on every reconnection: no restart, no configuration change.
+  await Promise.all([redisReady(gws.one.redis), redisReady(gws.two.redis)])
+  t.equal((await gws.two.inject({ url: '/session', cookies: alice.cookies })).statusCode, 200, 'the session was kept')
+  const second = await login(gws.two, ALICE)
+  t.equal((await gws.one.inject({ url: '/session', cookies: second.cookies })).statusCode, 200, 'and new sessions are written to the new master')
+})
+
+/** Resolves when a process prints the given text (from now on). */
+async function outputOf (child: ChildProcess, text: string): Promise<void> {
+  let out = ''
+  await new Promise<void>(resolve => {
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString()
+      if (!out.includes(text)) return
+      child.stdout?.off('data', onData)
+      resolve()
+    }
+    child.stdout?.on('data', onData)
+  })
+}
