@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
 import { serverOptions, type AppConfig } from './fastify.config.js'
 import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
@@ -34,8 +35,8 @@ export interface AppDeps {
 export interface BuildAppOptions {
   config: AppConfig
   deps?: AppDeps
-  /** Where logs go (tests capture them); stdout by default. */
-  logStream?: NodeJS.WritableStream
+  /** Where logs go (tests capture them; LOG_BUFFER's buffered stdout); stdout by default. */
+  logStream?: DestinationStream
 }
 
 /** Builds the gateway (not listening). The one place that knows the plugin order. */
