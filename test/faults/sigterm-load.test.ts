@@ -4,16 +4,12 @@
  * held at the IdP's token endpoint, 30 proxied API calls held at the upstream), sends SIGTERM, then lets them all
  * finish: every one answers 200, new connections are refused meanwhile, and the process exits 0.
  */
-import { spawn } from 'node:child_process'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { ALICE, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SESSION_SECRET, startTestIdp } from '../helpers/gateway.js'
+import { ALICE, startTestIdp } from '../helpers/gateway.js'
+import { startGatewayProcess } from '../helpers/gateway-process.js'
 import { createGate } from '../helpers/upstream.js'
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const LOGINS = 10
 const API_CALLS = 30
 
@@ -34,42 +30,12 @@ t.test('SIGTERM with 40 requests in flight: all 40 answer 200, then exit 0', asy
   t.teardown(async () => { gate.open(); upstream.closeAllConnections(); await new Promise<void>(resolve => upstream.close(() => { resolve() })) })
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      AUTH0_DOMAIN: idp.url,
-      AUTH0_CLIENT_ID: DEMO_CLIENT_ID,
-      AUTH0_CLIENT_SECRET: DEMO_CLIENT_SECRET,
-      SESSION_SECRET,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_PORT: 'off',
-      UPSTREAMS: `/api=${upstreamUrl}`,
-      LOG_LEVEL: 'info',
-      LOGIN_RATE_LIMIT_IP_USER: 'off',
-      LOGIN_RATE_LIMIT_USER: 'off'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+  const { lines, waitFor, exited } = startGatewayProcess(t, idp, {
+    UPSTREAMS: `/api=${upstreamUrl}`,
+    LOG_LEVEL: 'info',
+    LOGIN_RATE_LIMIT_IP_USER: 'off',
+    LOGIN_RATE_LIMIT_USER: 'off'
   })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
-  const lines: Array<Record<string, unknown>> = []
-  const waiters: Array<{ test: (line: Record<string, unknown>) => boolean, resolve: (line: Record<string, unknown>) => void }> = []
-  let buffered = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString()
-    const parts = buffered.split('\n')
-    buffered = parts.pop() ?? ''
-    for (const part of parts) {
-      let line: Record<string, unknown>
-      try { line = JSON.parse(part) as Record<string, unknown> } catch { continue }
-      lines.push(line)
-      for (const w of waiters.filter(w => w.test(line))) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line) }
-    }
-  })
-  const waitFor = async (test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
-    lines.find(test) ?? await new Promise(resolve => { waiters.push({ test, resolve }) })
 
   const started = await waitFor(line => line.event === 'started')
   const base = String(started.listening)
