@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { DestinationStream } from 'pino'
 import { serverOptions, type AppConfig } from './fastify.config.js'
 import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
@@ -35,8 +34,8 @@ export interface AppDeps {
 export interface BuildAppOptions {
   config: AppConfig
   deps?: AppDeps
-  /** Where logs go (tests capture them; LOG_BUFFER's buffered stdout); stdout by default. */
-  logStream?: DestinationStream
+  /** Where logs go (tests capture them); stdout by default. */
+  logStream?: NodeJS.WritableStream
 }
 
 /** Builds the gateway (not listening). The one place that knows the plugin order. */

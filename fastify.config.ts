@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
-import type { DestinationStream } from 'pino'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
@@ -35,8 +34,6 @@ export interface AppConfig {
     /** false, or the addresses/CIDRs of proxies whose X-Forwarded-* headers are believed. */
     readonly trustProxy: false | readonly string[]
     readonly logLevel: LogLevel
-    /** LOG_BUFFER=on: log lines leave in 4 KB writes (at least every second, and at exit) instead of a write each. */
-    readonly logBuffer: boolean
     /** ADMIN_PORT: the admin server (/metrics) port on HOST; 0 = any free port; undefined = off. */
     readonly adminPort: number | undefined
     /** SHUTDOWN_TIMEOUT: how long in-flight requests and refreshes get to finish after SIGTERM/SIGINT, ms. */
@@ -199,7 +196,6 @@ export function loadConfig (env: Env = process.env): AppConfig {
       port: read.integer('PORT', 3000, 0, 65_535),
       trustProxy: parseTrustProxy(read.optional('TRUST_PROXY')),
       logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
-      logBuffer: read.oneOf('LOG_BUFFER', ['on', 'off'], 'off') === 'on',
       adminPort,
       shutdownTimeoutMs: read.duration('SHUTDOWN_TIMEOUT', '10s')
     },
@@ -532,7 +528,7 @@ function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessa
 }
 
 /** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
-export function serverOptions (config: AppConfig, logStream?: DestinationStream): ServerOptions {
+export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
   const logging = config.server.logLevel !== 'silent' || logStream !== undefined
   return {
     logger: logging

@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net'
 import { buildApp } from './app.js'
 import { loadConfig, type AppConfig } from './fastify.config.js'
 import { ConfigError } from './src/errors.js'
-import { bufferedStdout } from './src/logging/buffered-stdout.js'
 import { DiscoveryError, resolveEndpoints } from './src/oidc/discovery.js'
 
 function fail (message: string): never {
@@ -35,13 +34,7 @@ try {
   throw err
 }
 
-// LOG_BUFFER=on: lines wait in a buffer (src/logging/buffered-stdout.ts); whatever is left goes out as the process exits.
-const logBuffer = config.server.logBuffer ? bufferedStdout() : undefined
-process.on('exit', () => {
-  try { logBuffer?.flushSync() } catch { /* stdout is gone: nothing left to tell */ }
-})
-
-const app = buildApp({ config, ...(logBuffer === undefined ? {} : { logStream: logBuffer }) })
+const app = buildApp({ config })
 
 let closing = false
 function shutdown (signal: NodeJS.Signals): void {
@@ -102,4 +95,3 @@ app.log.info({
   listening: where(app.server.address()),
   admin: admin === undefined ? 'off' : where(admin)
 }, 'bff-token-gateway started')
-logBuffer?.flush()

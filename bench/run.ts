@@ -7,7 +7,7 @@
  *                       every round (default 10)
  *   --warmup <s>        unmeasured seconds per target before the rounds (default 3)
  *   --quick             smoke mode: memory at 10k only (no 100k/500k, so the memory target reads n/a), no LOG_LEVEL=info
- *                       round, fewer login iterations
+ *                       rounds, fewer login iterations
  *   --rate <fraction>   offered load of the fixed-rate latency rounds, as a fraction of the bare proxy's measured
  *                       throughput (default 0.3)
  *   --redis <url|off>   the Redis for the gateway-redis target (default redis://127.0.0.1:6379); skipped when it does
@@ -268,6 +268,15 @@ function measuredRow (m: Measured, label = m.target): string {
 }
 
 interface RoundRatio { round: number, rpsRatio: number, cpuUsDelta: number, p99DeltaMs: number, p50DeltaMs: number }
+/** The LOG_LEVEL=info rounds: medians, and the median of the per-round comparisons with the bare proxy. */
+interface InfoRounds {
+  rounds: number
+  bare: Measured
+  gateway: Measured
+  ratio: Omit<RoundRatio, 'round'>
+}
+/** Rounds of the LOG_LEVEL=info comparison (bare proxy and the gateway at info, order alternating). */
+const INFO_ROUNDS = 3
 function ratio (round: number, bare: Measured, gateway: Measured): RoundRatio {
   return {
     round,
@@ -464,26 +473,41 @@ async function main (): Promise<void> {
   // The gateway's login path, over HTTP: its own CPU per login (the IdP's share is in this process).
   const loginsOverHttp = await httpLoginCost(gateway, options.quick ? 20 : 500, 4)
 
-  // Production log level: one extra pair (bare proxy, then the gateway at LOG_LEVEL=info), logs to /dev/null.
-  let infoRound: { bare: Measured, gateway: Measured, ratio: RoundRatio } | undefined
+  // Production log level: a few extra rounds of the bare proxy and a gateway at LOG_LEVEL=info, logs to /dev/null.
+  let infoRounds: InfoRounds | undefined
   if (!options.quick) {
-    const infoGateway = await spawnChild('gateway-info', join(HERE, 'servers', 'gateway.ts'), {
+    const child = await spawnChild('gateway-info', join(HERE, 'servers', 'gateway.ts'), {
       env: gatewayEnv(idp.url, { UPSTREAMS: `/api=${echoUrl}`, LOG_LEVEL: 'info' }),
       stdout: 'ignore',
       cpus: serverCpus
     })
-    children.push(infoGateway)
-    const infoTarget: Target = { name: 'gateway (info)', child: infoGateway, headers: { cookie: await loginCookie(infoGateway.port) } }
-    if (options.warmupSec > 0) await load(`http://127.0.0.1:${infoGateway.port}${PATH}`, infoTarget.headers, options.warmupSec)
-    const b = await measure(0, targets[1] as Target, options.durationSec)
-    const g = await measure(0, infoTarget, options.durationSec)
-    infoRound = { bare: b, gateway: g, ratio: ratio(0, b, g) }
-    log('extra round: gateway at LOG_LEVEL=info (production default), logs written to /dev/null')
-    log(measuredRow(b))
-    log(measuredRow(g))
-    log(ratioRow(infoRound.ratio))
-    await infoGateway.stop()
-    children.splice(children.indexOf(infoGateway), 1)
+    children.push(child)
+    const bareTarget = targets[1] as Target
+    const infoTarget: Target = { name: 'gateway (info)', child, headers: { cookie: await loginCookie(child.port) } }
+    if (options.warmupSec > 0) await load(`http://127.0.0.1:${child.port}${PATH}`, infoTarget.headers, options.warmupSec)
+    log('extra rounds: the gateway at LOG_LEVEL=info (production default), logs written to /dev/null')
+    const atInfo: Measured[] = []
+    const perRound: RoundRatio[] = []
+    for (let round = 1; round <= INFO_ROUNDS; round++) {
+      const inRound = new Map<Target, Measured>()
+      for (const target of round % 2 === 1 ? [bareTarget, infoTarget] : [infoTarget, bareTarget]) inRound.set(target, await measure(round, target, options.durationSec))
+      const b = inRound.get(bareTarget) as Measured
+      const g = inRound.get(infoTarget) as Measured
+      atInfo.push(b, g)
+      perRound.push(ratio(round, b, g))
+    }
+    infoRounds = {
+      rounds: INFO_ROUNDS,
+      bare: summarise(atInfo.filter(m => m.target === bareTarget.name)),
+      gateway: summarise(atInfo.filter(m => m.target === infoTarget.name)),
+      ratio: medianRatio(perRound)
+    }
+    log(`median of ${INFO_ROUNDS} round(s)`)
+    log(measuredRow(infoRounds.bare, 'bare-proxy'))
+    log(measuredRow(infoRounds.gateway, 'gateway (info)'))
+    log(ratioRow({ round: 0, ...infoRounds.ratio }, 'info/bare'))
+    await child.stop()
+    children.splice(children.indexOf(child), 1)
   }
 
   // Stop the servers under test (a --cpu-prof profile is written as each exits); keep the echo for the storm.
@@ -557,7 +581,7 @@ async function main (): Promise<void> {
     summary,
     redis: redisSummary === undefined ? undefined : { ...redisSummary, ratios: redisRatios },
     fixedRate: { ...fixedRate, rounds: atRate, ratios: rateRatios },
-    infoRound,
+    infoRounds,
     storm,
     memory,
     login: { steps: loginSteps, overHttp: loginsOverHttp },

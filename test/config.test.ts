@@ -10,7 +10,7 @@ const load = (overrides: Env = {}) => loadConfig({ ...BASE, ...overrides })
 
 t.test('defaults', async t => {
   const config = load()
-  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, logLevel: 'info', logBuffer: false, adminPort: 9091, shutdownTimeoutMs: 10_000 })
+  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, logLevel: 'info', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.idp.issuer, 'https://tenant.eu.auth0.com/')
   t.equal(config.idp.tokenUrl, 'https://tenant.eu.auth0.com/oauth/token')
   t.equal(config.idp.revokeUrl, 'https://tenant.eu.auth0.com/oauth/revoke')
@@ -66,7 +66,6 @@ t.test('each invalid value stops with a message naming the variable', async t =>
     [{ SESSION_MAX_ENTRIES: '0' }, 'SESSION_MAX_ENTRIES'],
     [{ SESSION_MAX_ENTRIES: '1.5' }, 'SESSION_MAX_ENTRIES'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
-    [{ LOG_BUFFER: 'yes' }, 'LOG_BUFFER'],
     [{ AUTH0_CLIENT_AUTH_METHOD: 'client_secret_jwt' }, 'AUTH0_CLIENT_AUTH_METHOD'],
     [{ AUTH0_ID_TOKEN_SIGNING_ALG: 'none' }, 'AUTH0_ID_TOKEN_SIGNING_ALG'],
     [{ COOKIE_SAMESITE: 'none' }, 'COOKIE_SAMESITE'],
@@ -129,9 +128,9 @@ t.test('other settings are read as given', async t => {
     HOST: '0.0.0.0', PORT: '8080', LOG_LEVEL: 'debug', TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,loopback', COOKIE_SAMESITE: 'Lax',
     COOKIE_NAME: 'sid', AUTH0_AUDIENCE: 'https://api.example.com', AUTH0_SCOPE: 'openid read:orders', AUTH0_CLIENT_AUTH_METHOD: 'client_secret_basic',
     AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', SESSION_MAX_ENTRIES: '10', CSRF_HEADER: 'X-Requested-With', ALLOWED_ORIGINS: 'https://app.example.com/path',
-    FORWARD_COOKIES: 'a, b', LOG_BUFFER: 'on'
+    FORWARD_COOKIES: 'a, b'
   })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], logLevel: 'debug', logBuffer: true, adminPort: 9091, shutdownTimeoutMs: 10_000 })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], logLevel: 'debug', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.cookie.sameSite, 'lax')
   t.equal(config.cookie.name, 'sid')
   t.equal(config.idp.audience, 'https://api.example.com')
