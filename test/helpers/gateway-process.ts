@@ -18,8 +18,6 @@ export interface GatewayProcess {
   waitFor (test: (line: LogLine) => boolean): Promise<LogLine>
   /** The exit code, once the process has exited. */
   readonly exited: Promise<number | null>
-  /** What stdout holds after its last newline (empty when no line was cut short). */
-  unterminated (): string
 }
 
 /** Starts server.ts with the IdP's client and the given variables (HOST 127.0.0.1, a free PORT, no admin port). */
@@ -58,7 +56,6 @@ export function startGatewayProcess (t: Teardown, idp: { url: string }, env: Rec
     child,
     lines,
     exited,
-    unterminated: () => partial,
     waitFor: async test => lines.find(test) ?? await new Promise(resolve => { waiters.push({ test, resolve }) })
   }
 }
