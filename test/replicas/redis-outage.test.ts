@@ -1,7 +1,8 @@
 /**
  * Redis goes away under a running gateway (its own redis-server on a free port; the shared one is never touched):
  * requests that need a session get 503 store_unavailable with a clear log line, nothing crashes, and when Redis
- * is back (with the sessions it saved) the gateway serves them again by itself.
+ * is back (with the sessions it saved) the gateway serves them again by itself. A gateway started with no Redis at all
+ * starts anyway and serves as soon as Redis is there.
  * The gateway runs in this process (buildApp); the replica tests next to this one use separate processes.
  */
 import t from 'tap'
@@ -77,4 +78,26 @@ t.test('a Redis that stops answering (paused): 503 within REDIS_TIMEOUT, then re
   redis.kill('SIGCONT')
   await redisReady(app.redis)
   t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
+})
+
+t.test('no Redis at boot: the gateway starts, /readyz says the store is failing, logins get 503; then Redis comes', async t => {
+  const port = await freePort()
+  const dir = await redisDir(t)
+  const idp = await startTestIdp(t)
+  const app = await buildTestApp(t, {
+    env: testEnv(idp, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, SESSION_ENCRYPTION_KEY: newEncryptionKey(), REDIS_TIMEOUT: '300ms' })
+  })
+  const readyz = await app.inject({ url: '/readyz' })
+  t.equal(readyz.statusCode, 503)
+  t.match(readyz.json(), { status: 'not_ready', checks: { store: 'failing' } })
+  const refused = await app.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: { username: 'alice@example.com', password: 'alice-password-1' } })
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.json().code, 'store_unavailable')
+
+  const redis = await startRedisServer(serverArgs(port, dir))
+  t.teardown(async () => { await stopProcess(redis, 'SIGKILL') })
+  await redisReady(app.redis)
+  t.match((await app.inject({ url: '/readyz' })).json(), { status: 'ready', checks: { store: 'ok' } })
+  const { cookies } = await login(app)
+  t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200, 'sessions work once it is there, without a restart')
 })
