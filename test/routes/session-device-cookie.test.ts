@@ -165,7 +165,8 @@ t.test('SESSION_SECRET rotation: old device cookies work while their secret is l
 
 t.test('item 13: the logged `user` is a keyed hash, not the unsalted SHA-256 of the username, and changes with the key', async t => {
   const users = []
-  for (const env of [{}, { LOG_HASH_KEY: 'log-hash-key-one-0123456789abcdefghijklmn' }, { LOG_HASH_KEY: 'log-hash-key-two-0123456789abcdefghijklmn' }]) {
+  const envs: Array<Record<string, string>> = [{}, { LOG_HASH_KEY: 'log-hash-key-one-0123456789abcdefghijklmn' }, { LOG_HASH_KEY: 'log-hash-key-two-0123456789abcdefghijklmn' }]
+  for (const env of envs) {
     const { app, logs } = await gateway(t, env)
     await attempt(app)
     const line = logs.lines().find(l => l.event === 'login' && l.outcome === 'invalid_credentials')
