@@ -8,7 +8,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { ALICE, COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { redisDir, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
+import { freePort } from '../replicas/cluster.js'
 
 const CSRF = { 'x-csrf': '1' }
 const WRONG = { ...ALICE, password: 'wrong-password' }
@@ -180,4 +182,26 @@ t.test('item 13: the username in Redis keys is a keyed hash (LOG_HASH_KEY): not 
   t.not(one, createHash('sha256').update(`\u0000${ALICE.username}`).digest('base64url').slice(0, 32), 'not the unsalted hash of the old keys')
   t.equal(await keyOf({ LOG_HASH_KEY: 'log-hash-key-one-0123456789abcdefghijklmn', SESSION_SECRET: 'rotated-session-secret-0123456789abcdefghijk' }), one, 'LOG_HASH_KEY keeps it across a SESSION_SECRET rotation (and replicas agree)')
   t.not(await keyOf({ LOG_HASH_KEY: 'log-hash-key-two-0123456789abcdefghijklmn' }), one, 'another key, another Redis key')
+})
+
+t.test('the failure counters fail closed: Redis down, a login is 503 store_unavailable before the IdP is asked', async t => {
+  const port = await freePort()
+  const server = await startRedisServer(serverArgs(port, await redisDir(t)))
+  t.teardown(async () => { await stopProcess(server, 'SIGKILL') })
+  const logs = captureLogs()
+  // Only the per-user counter is left, so it is the one that meets the outage.
+  const app = await buildTestApp(t, {
+    env: testEnv(idp, {
+      SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+      REDIS_TIMEOUT: '500ms', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT_IP: 'off', LOGIN_RATE_LIMIT_IP_USER: 'off'
+    }),
+    logs
+  })
+  await stopProcess(server, 'SIGTERM')
+  idp.clearCalls()
+  const res = await attempt(app, '203.0.113.99', ALICE)
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'store_unavailable')
+  t.equal(idp.calls.length, 0, 'the IdP was not asked')
+  t.match(logs.lines().find(l => l.msg === 'login throttle counters unreachable'), { level: 50, limit: 'user' })
 })
