@@ -44,7 +44,10 @@ export interface LoginThrottleOptions {
 type LimitName = 'ip' | 'ip_user' | 'mfa'
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
-/** Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`. */
+/**
+ * Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`; the limits
+ * are `ip`, `ip_user`, `mfa` (every request) and `user`, `device` (failures, src/login/failure-counter.ts).
+ */
 const THROTTLE_NAMESPACE = 'login-throttle:'
 
 /** Fixed-window counters kept by the process (one replica), on the injected clock, bounded. */
