@@ -91,6 +91,11 @@ export interface AppConfig {
   readonly store: StoreConfig
   /** Login throttling and native-client sessions. */
   readonly login: LoginConfig
+  /**
+   * LOG_HASH_KEY, or else the first SESSION_SECRET: the secret a key is derived from for the keyed hashes of
+   * usernames in logs and Redis throttle keys (src/crypto/identifier-hash.ts).
+   */
+  readonly logHashKey: string
   /** ADMIN_API, ADMIN_TOKEN: the operators' session API on the admin server (issue #11). */
   readonly admin: AdminApiConfig
   /** GET /session/userinfo (issue #11). */
@@ -117,8 +122,12 @@ export interface LoginConfig {
   readonly perIp: RateLimitSetting | undefined
   /** LOGIN_RATE_LIMIT_IP_USER: POST /session per (client IP, normalised username). */
   readonly perIpUser: RateLimitSetting | undefined
-  /** LOGIN_RATE_LIMIT_USER: POST /session per normalised username, across IPs. */
+  /** LOGIN_RATE_LIMIT_USER: failed sign-ins per normalised username across IPs, from clients without a device cookie. */
   readonly perUser: RateLimitSetting | undefined
+  /** LOGIN_RATE_LIMIT_DEVICE: failed sign-ins per device cookie; off = no device cookies at all. */
+  readonly perDevice: RateLimitSetting | undefined
+  /** DEVICE_COOKIE_LIFETIME: how long a device cookie is honoured after the sign-in that issued it, ms. */
+  readonly deviceCookieLifetimeMs: number
   /** LOGIN_RATE_LIMIT_MFA: POST /session/mfa per (client IP, pending login). */
   readonly perMfaLogin: RateLimitSetting | undefined
   /** ALLOW_HEADER_SESSIONS: POST /session may ask for `session_transport: "header"`. */
@@ -151,6 +160,8 @@ export type Env = Record<string, string | undefined>
 const DEFAULT_SCOPE = 'openid profile email offline_access'
 const REQUIRED = ['AUTH0_CLIENT_ID', 'SESSION_SECRET'] as const
 const MIN_SECRET_LENGTH = 32
+/** Browsers keep no cookie longer than 400 days (RFC 6265bis). */
+const MAX_COOKIE_LIFETIME_MS = 400 * 86_400_000
 
 /** Reads and validates the environment. Throws ConfigError naming the variable at fault. */
 export function loadConfig (env: Env = process.env): AppConfig {
@@ -174,6 +185,12 @@ export function loadConfig (env: Env = process.env): AppConfig {
   const secrets = read.list('SESSION_SECRET')
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`SESSION_SECRET: every secret must be at least ${MIN_SECRET_LENGTH} characters (got one of ${secret.length})`)
+  }
+  const logHashKey = read.optional('LOG_HASH_KEY')
+  if (logHashKey !== undefined && logHashKey.length < MIN_SECRET_LENGTH) throw new ConfigError(`LOG_HASH_KEY: must be at least ${MIN_SECRET_LENGTH} characters (got ${logHashKey.length})`)
+  const deviceCookieLifetimeMs = read.duration('DEVICE_COOKIE_LIFETIME', '90d')
+  if (deviceCookieLifetimeMs < 60_000 || deviceCookieLifetimeMs > MAX_COOKIE_LIFETIME_MS) {
+    throw new ConfigError(`DEVICE_COOKIE_LIFETIME: expected a duration from 1m to 400d, such as 90d, got "${read.optional('DEVICE_COOKIE_LIFETIME') ?? ''}"`)
   }
   const cookieName = read.optional('COOKIE_NAME') ?? '__Host-bff-session'
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new ConfigError('COOKIE_NAME: expected a cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
@@ -247,9 +264,12 @@ export function loadConfig (env: Env = process.env): AppConfig {
       perIp: parseRateLimit(read, 'LOGIN_RATE_LIMIT_IP', '100/1m'),
       perIpUser: parseRateLimit(read, 'LOGIN_RATE_LIMIT_IP_USER', '10/1m'),
       perUser: parseRateLimit(read, 'LOGIN_RATE_LIMIT_USER', '20/1m'),
+      perDevice: parseRateLimit(read, 'LOGIN_RATE_LIMIT_DEVICE', '30/1m'),
+      deviceCookieLifetimeMs,
       perMfaLogin: parseRateLimit(read, 'LOGIN_RATE_LIMIT_MFA', '30/1m'),
       headerSessions: read.oneOf('ALLOW_HEADER_SESSIONS', ['true', 'false'], 'false', parseFlag) === 'true'
     },
+    logHashKey: logHashKey ?? secrets[0] ?? '',
     admin: parseAdminApi(read, adminPort),
     userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') },
     mfa: { pollIntervalSec: mfaPollIntervalMs / 1000 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
+import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError } from '../src/errors.js'
 import { hasSessionAuthorization, sessionHandleFrom } from '../src/session/header-session.js'
 import type { SessionRecord } from '../src/session/session-store.js'
@@ -18,6 +18,11 @@ declare module 'fastify' {
     /** The gateway's client authentication at the IdP (token, revoke and MFA API calls). */
     idpClientAuth: ClientAuthentication
     idTokenVerifier: IdTokenVerifier
+    /**
+     * A short, stable handle for a username in logs: a keyed hash (LOG_HASH_KEY, or the first SESSION_SECRET), so a
+     * guessed e-mail address cannot be checked against it (src/crypto/identifier-hash.ts).
+     */
+    hashIdentifier: (username: string) => string
     /** preHandler: sets request.session (or leaves it null) from the session cookie. Never fails on a bad cookie. */
     loadSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** preHandler: like loadSession, but answers 401 no_session without a live session. */
@@ -62,11 +67,6 @@ export interface AuthPluginOptions {
 /** The longest User-Agent kept in a session record. */
 const USER_AGENT_MAX = 256
 
-/** A short, stable, non-reversible handle for a username in logs. */
-export function hashIdentifier (value: string): string {
-  return createHash('sha256').update(value.trim().toLowerCase()).digest('base64url').slice(0, 12)
-}
-
 /**
  * The auth plugin: exchanges credentials at the token endpoint, verifies the id_token, creates the server-side
  * session and its cookie, loads sessions from cookies, and ends them (revoking the refresh token).
@@ -104,6 +104,8 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
   })
   fastify.decorate('tokenClient', tokenClient)
   fastify.decorate('idTokenVerifier', idTokenVerifier)
+  const identifiers = createIdentifierHasher(fastify.config.logHashKey)
+  fastify.decorate('hashIdentifier', identifiers.forLog)
   fastify.decorate('idpClientAuth', { getter: () => clientAuth })
   fastify.decorateRequest('session', null)
   fastify.decorateRequest('sessionId', '')
@@ -210,7 +212,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
       if (credentials.session_transport === 'header' && !headerSessions) throw new GatewayError('header_sessions_disabled')
       const realm = credentials.realm ?? idp.realm
       if (credentials.realm !== undefined && !idp.realms.includes(credentials.realm)) throw new GatewayError('invalid_realm')
-      const user = hashIdentifier(credentials.username)
+      const user = identifiers.forLog(credentials.username)
       let tokens: TokenSet
       try {
         tokens = await tokenClient.password({ username: credentials.username, password: credentials.password, realm, ip: request.ip })

@@ -2,18 +2,28 @@ import { createHash } from 'node:crypto'
 import rateLimit, { normalizeIP, type FastifyRateLimitStore } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RateLimitSetting } from '../fastify.config.js'
 import type { Clock } from '../src/clock.js'
-import { GatewayError } from '../src/errors.js'
+import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
+import { GatewayError, type ErrorCode } from '../src/errors.js'
+import { createDeviceCookies } from '../src/login/device-cookie.js'
+import { createMemoryFailureCounter, createRedisFailureCounter } from '../src/login/failure-counter.js'
 import type { RedisClient } from '../src/session/refresh-lock.js'
-import { hashIdentifier } from './auth.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     loginThrottle: {
-      /** preHandler for POST /session (after body parsing): per IP, per (IP, username), per username across IPs. */
+      /**
+       * preHandler for POST /session (after body parsing): per IP, per (IP, username), and then either the device
+       * cookie's failures (a valid one for this user) or the username's failures across IPs (every other client).
+       */
       login: (request: FastifyRequest) => Promise<void>
+      /**
+       * After the login's outcome (`ok` or the error code): only `invalid_credentials` stays counted as a failure; a
+       * correct password (`ok`, `mfa_required`) gets a new device cookie.
+       */
+      settle: (request: FastifyRequest, reply: FastifyReply, outcome: ErrorCode | 'ok') => Promise<void>
       /** For POST /session/mfa: per (IP, pending login). */
       mfa: (request: FastifyRequest, pendingId: string | undefined) => Promise<void>
     }
@@ -21,6 +31,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The key of the limit being checked, for the limiter's keyGenerator (which only receives the request). */
     loginThrottleKey: string
+    /** The failure counter a login reserved an attempt in (released unless the password was wrong), or null. */
+    loginAttempt: { limit: 'user' | 'device', key: string } | null
   }
 }
 
@@ -28,10 +40,14 @@ export interface LoginThrottleOptions {
   clock: Clock
 }
 
-type LimitName = 'ip' | 'ip_user' | 'user' | 'mfa'
+/** Limits that count every request (@fastify/rate-limit); the per-user and per-device ones count failures only. */
+type LimitName = 'ip' | 'ip_user' | 'mfa'
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
-/** Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`. */
+/**
+ * Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`; the limits
+ * are `ip`, `ip_user`, `mfa` (every request) and `user`, `device` (failures, src/login/failure-counter.ts).
+ */
 const THROTTLE_NAMESPACE = 'login-throttle:'
 
 /** Fixed-window counters kept by the process (one replica), on the injected clock, bounded. */
@@ -95,30 +111,34 @@ function redisStore (client: RedisClient, nameSpace: string): new () => FastifyR
   }
 }
 
-/** The username as the limits see it: Unicode-normalised, trimmed, case-folded, and hashed (keys may live in Redis). */
-function userKey (username: unknown, realm: string | undefined): string {
-  const normalised = typeof username === 'string' ? username.normalize('NFKC').trim().toLowerCase() : ''
-  return createHash('sha256').update(`${realm ?? ''}\u0000${normalised}`).digest('base64url').slice(0, 32)
-}
-
 /**
- * Login throttling with @fastify/rate-limit, before any IdP call: brute force against one account from one address,
- * password spraying from one address, and one account attacked from many. The limits run as preHandlers (the
- * username is in the parsed body). Counters live in Redis when the gateway has one (all replicas share them), else in
- * this process. Each limit is one of the plugin's `createRateLimit` limiters, so a request can be counted by three.
+ * Login throttling, before any IdP call: brute force against one account from one address, password spraying from
+ * one address (per IP and per IP+username: @fastify/rate-limit limiters counting every request), and one account
+ * attacked from many addresses. For the last, only failed attempts count (src/login/failure-counter.ts), and not for
+ * a browser that signed in as that user before: it holds a device cookie (src/login/device-cookie.ts) and is judged
+ * by its own failures, so an attacker who exhausts the user's limit does not lock the user out of their own devices.
+ * Counters live in Redis when the gateway has one (all replicas share them), else in this process.
  */
 async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottleOptions): Promise<void> {
-  const { login, idp, store: storeConfig } = fastify.config
+  const { login, idp, store: storeConfig, cookie: cookieSettings } = fastify.config
   const redis = fastify.hasDecorator('redis') ? fastify.redis : null
-  const settings: Record<LimitName, RateLimitSetting | undefined> = { ip: login.perIp, ip_user: login.perIpUser, user: login.perUser, mfa: login.perMfaLogin }
+  const settings: Record<LimitName, RateLimitSetting | undefined> = { ip: login.perIp, ip_user: login.perIpUser, mfa: login.perMfaLogin }
   const limiters = new Map<LimitName, Limiter>()
+  const nameSpace = `${storeConfig.redis?.keyPrefix ?? 'bff:'}${THROTTLE_NAMESPACE}`
+  const failures = redis !== null ? createRedisFailureCounter(redis, nameSpace) : createMemoryFailureCounter(opts.clock)
+  const identifiers = createIdentifierHasher(fastify.config.logHashKey)
+  // LOGIN_RATE_LIMIT_DEVICE=off: no device cookies at all (an unlimited device would be an unlimited guesser).
+  const devices = login.perDevice === undefined ? undefined : createDeviceCookies({ secrets: cookieSettings.secrets, lifetimeMs: login.deviceCookieLifetimeMs, clock: opts.clock })
+  const deviceCookie = `${cookieSettings.name}-device`
+  const deviceCookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/', maxAge: Math.floor(login.deviceCookieLifetimeMs / 1000) } as const
   fastify.decorateRequest('loginThrottleKey', '')
+  fastify.decorateRequest('loginAttempt', null)
 
   // Its own encapsulated scope: the rate-limit plugin's decorators and onRoute hook stay here.
   await fastify.register(async function throttleScope (scope) {
     await scope.register(rateLimit, {
       global: false,
-      store: redis !== null ? redisStore(redis, `${storeConfig.redis?.keyPrefix ?? 'bff:'}${THROTTLE_NAMESPACE}`) : clockStore(opts.clock)
+      store: redis !== null ? redisStore(redis, nameSpace) : clockStore(opts.clock)
     })
     for (const [name, setting] of Object.entries(settings) as Array<[LimitName, RateLimitSetting | undefined]>) {
       if (setting === undefined) continue
@@ -143,20 +163,61 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
       throw new GatewayError('store_unavailable', { cause: err })
     }
     if (result.isAllowed || !result.isExceeded) return
-    const retryAfter = Math.max(1, result.ttlInSeconds)
-    request.log.warn({ event: 'login_throttled', limit: name, ...(user === undefined ? {} : { user }), retryAfter }, 'login throttled')
+    throttled(request, name, Math.max(1, result.ttlInSeconds), user)
+  }
+
+  function throttled (request: FastifyRequest, limit: LimitName | 'user' | 'device', retryAfter: number, user: string | undefined): never {
+    request.log.warn({ event: 'login_throttled', limit, ...(user === undefined ? {} : { user }), retryAfter }, 'login throttled')
     throw new GatewayError('rate_limited', { retryAfter, message: 'Too many sign-in attempts; retry later' })
+  }
+
+  /** Reserves one attempt in the device's counter (a valid device cookie for this user) or else the user's. */
+  async function reserveFailure (request: FastifyRequest, username: string, realm: string | undefined, logged: string | undefined): Promise<void> {
+    const deviceId = devices?.verify(request.cookies[deviceCookie], { username, realm })
+    const attempt = deviceId !== undefined
+      ? { limit: 'device' as const, key: `device:${deviceId}`, setting: login.perDevice }
+      : { limit: 'user' as const, key: `user:${identifiers.forThrottle(username, realm)}`, setting: login.perUser }
+    if (attempt.setting === undefined) return
+    let reservation
+    try {
+      reservation = await failures.reserve(attempt.key, attempt.setting)
+    } catch (err) {
+      request.log.error({ err, limit: attempt.limit }, 'login throttle counters unreachable')
+      throw new GatewayError('store_unavailable', { cause: err })
+    }
+    if (!reservation.allowed) throttled(request, attempt.limit, reservation.retryAfterSec, logged)
+    request.loginAttempt = { limit: attempt.limit, key: attempt.key }
   }
 
   fastify.decorate('loginThrottle', {
     async login (request: FastifyRequest) {
       const body = (request.body ?? {}) as { username?: unknown, realm?: unknown }
       const ip = normalizeIP(request.ip)
-      const user = userKey(body.username, typeof body.realm === 'string' ? body.realm : idp.realm)
-      const logged = typeof body.username === 'string' ? hashIdentifier(body.username) : undefined
+      const username = typeof body.username === 'string' ? body.username : ''
+      const realm = typeof body.realm === 'string' ? body.realm : idp.realm
+      const logged = typeof body.username === 'string' ? fastify.hashIdentifier(body.username) : undefined
       await check(request, 'ip', ip, logged)
-      await check(request, 'ip_user', `${ip}|${user}`, logged)
-      await check(request, 'user', user, logged)
+      await check(request, 'ip_user', `${ip}|${identifiers.forThrottle(username, realm)}`, logged)
+      await reserveFailure(request, username, realm, logged)
+    },
+    async settle (request: FastifyRequest, reply: FastifyReply, outcome: ErrorCode | 'ok') {
+      const attempt = request.loginAttempt
+      request.loginAttempt = null
+      if (attempt !== null && outcome !== 'invalid_credentials') {
+        // Not a wrong password: give the place back. Should that fail, the attempt stays counted (fails closed).
+        try {
+          await failures.release(attempt.key)
+        } catch (err) {
+          request.log.warn({ err, limit: attempt.limit }, 'login throttle: a reserved attempt could not be released')
+        }
+      }
+      const body = (request.body ?? {}) as { username?: unknown, realm?: unknown, session_transport?: unknown }
+      // The password was right (a second factor may still be due): this browser is now a known device for the user.
+      if (devices === undefined || (outcome !== 'ok' && outcome !== 'mfa_required') || typeof body.username !== 'string') return
+      // Native clients (header sessions) get no cookies, so no device cookie either.
+      if (body.session_transport === 'header') return
+      const realm = typeof body.realm === 'string' ? body.realm : idp.realm
+      reply.setCookie(deviceCookie, devices.issue({ username: body.username, realm }), deviceCookieAttributes)
     },
     async mfa (request: FastifyRequest, pendingId: string | undefined) {
       const pending = createHash('sha256').update(pendingId ?? '').digest('base64url').slice(0, 32)
@@ -168,5 +229,5 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
 export default fp(loginThrottlePlugin, {
   fastify: '5.x',
   name: 'bff-login-throttle',
-  dependencies: ['bff-config', 'bff-sessions']
+  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie', 'bff-auth']
 })

@@ -8,7 +8,7 @@ import { sessionView } from '../src/session/session-view.js'
 import { IdpError } from '../src/token/idp-error.js'
 import { isClientAuthenticationFailure, loginError, misconfigurationHint } from '../src/token/login-errors.js'
 import type { TokenSet } from '../src/token/token-set.js'
-import { hashIdentifier, type Credentials } from '../plugins/auth.js'
+import type { Credentials } from '../plugins/auth.js'
 import { errorResponses, sessionViewSchema } from './schemas.js'
 
 declare module 'fastify' {
@@ -186,7 +186,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
     async begin (request: FastifyRequest, reply: FastifyReply, err: GatewayError, credentials: Credentials) {
       const mfaToken = err.cause instanceof IdpError ? err.cause.mfaToken : undefined
       if (mfaToken === undefined) throw err
-      const user = hashIdentifier(credentials.username)
+      const user = fastify.hashIdentifier(credentials.username)
       const realm = credentials.realm ?? idp.realm
       // A client starting over abandons its earlier pending login.
       if (request.cookies[pendingCookie] !== undefined) await endPending(reply, pendingIdOf(request))

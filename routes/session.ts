@@ -22,7 +22,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
 
   fastify.post<{ Body: Credentials }>('/session', {
     onRequest: fastify.verifyCsrf,
-    // Login throttling (per IP, IP+username, username) needs the parsed body: a preHandler, before any IdP call.
+    // Login throttling (per IP, IP+username, username or device) needs the parsed body: a preHandler, before any IdP call.
     preHandler: fastify.loginThrottle.login,
     bodyLimit: LOGIN_BODY_LIMIT,
     schema: { body: credentialsSchema, response: { 200: loginReply, ...errorResponses, 401: mfaRequiredReply } }
@@ -31,10 +31,13 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
     try {
       record = await fastify.auth.login(request, reply, request.body)
     } catch (err) {
+      // Only a wrong password stays counted against the user (or device); a right one earns a device cookie.
+      await fastify.loginThrottle.settle(request, reply, err instanceof GatewayError ? err.code : 'internal_error')
       // A second factor is due: the pending login keeps the mfa_token server-side (routes/mfa.ts).
       if (err instanceof GatewayError && err.code === 'mfa_required') return await fastify.mfa.begin(request, reply, err, request.body)
       throw err
     }
+    await fastify.loginThrottle.settle(request, reply, 'ok')
     const view = sessionView(record, idleTimeoutMs)
     // Native clients' header session: the signed session id, never an IdP token (README "Native clients").
     return request.sessionTransport === 'header' ? { ...view, session_handle: fastify.signCookie(request.sessionId) } : view

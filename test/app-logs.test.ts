@@ -1,5 +1,4 @@
 import t from 'tap'
-import { hashIdentifier } from '../plugins/auth.js'
 import { storageKey } from '../src/session/session-id.js'
 import { ALICE, DEMO_CLIENT_SECRET, buildTestApp, captureLogs, login, startTestIdp, testEnv } from './helpers/gateway.js'
 import { createManualClock } from './helpers/manual-clock.js'
@@ -62,7 +61,7 @@ t.test('a full login, GET /session, an API call, a refresh, logout and a failed 
   }
   t.notMatch(text, /eyJ[\w-]+\.eyJ/, 'no JWT of any kind')
 
-  const user = hashIdentifier(ALICE.username)
+  const user = app.hashIdentifier(ALICE.username)
   const ok = logs.lines().find(l => l.event === 'login' && l.outcome === 'ok')
   t.equal(ok?.user, user, 'a successful login is logged with the hashed user')
   t.equal(ok?.sub, 'auth0|alice0000000000000000001')

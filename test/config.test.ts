@@ -101,6 +101,26 @@ t.test('SESSION_SECRET: a list, newest first, each at least 32 characters', asyn
   t.throws(() => load({ SESSION_SECRET: `${SECRET},short` }), { message: /^SESSION_SECRET: / })
 })
 
+t.test('LOG_HASH_KEY: the first SESSION_SECRET by default, else its own secret of at least 32 characters', async t => {
+  const old = 'o'.repeat(40)
+  t.equal(load({ SESSION_SECRET: `${SECRET}, ${old}` }).logHashKey, SECRET)
+  t.equal(load({ LOG_HASH_KEY: 'k'.repeat(32) }).logHashKey, 'k'.repeat(32))
+  t.throws(() => load({ LOG_HASH_KEY: 'k'.repeat(31) }), { name: 'ConfigError', message: /^LOG_HASH_KEY: .*at least 32.*31/ })
+})
+
+t.test('device cookies: LOGIN_RATE_LIMIT_DEVICE (30/1m, off) and DEVICE_COOKIE_LIFETIME (90d, 1m to 400d)', async t => {
+  const config = load()
+  t.same(config.login.perDevice, { max: 30, windowMs: 60_000 })
+  t.equal(config.login.deviceCookieLifetimeMs, 90 * 86_400_000)
+  t.equal(load({ LOGIN_RATE_LIMIT_DEVICE: 'off' }).login.perDevice, undefined)
+  t.same(load({ LOGIN_RATE_LIMIT_DEVICE: '5/15m' }).login.perDevice, { max: 5, windowMs: 900_000 })
+  t.throws(() => load({ LOGIN_RATE_LIMIT_DEVICE: '5' }), { name: 'ConfigError', message: /^LOGIN_RATE_LIMIT_DEVICE: expected N\/window/ })
+  t.equal(load({ DEVICE_COOKIE_LIFETIME: '30d' }).login.deviceCookieLifetimeMs, 30 * 86_400_000)
+  for (const bad of ['30s', '401d', 'forever']) {
+    t.throws(() => load({ DEVICE_COOKIE_LIFETIME: bad }), { name: 'ConfigError', message: /^DEVICE_COOKIE_LIFETIME: / }, bad)
+  }
+})
+
 t.test('private_key_jwt needs the key file, not the secret', async t => {
   const env: Env = { ...BASE, AUTH0_CLIENT_SECRET: undefined, AUTH0_CLIENT_AUTH_METHOD: 'private_key_jwt' }
   t.throws(() => loadConfig(env), { message: /^Missing configuration: AUTH0_CLIENT_ASSERTION_KEY\./ })

@@ -193,6 +193,7 @@ function recordSignedSessionId (signed: string): void {
 function watchForLeaks (app: FastifyInstance, env: Env, cookieName: string): void {
   recordSecret('client secret', env.AUTH0_CLIENT_SECRET)
   for (const secret of (env.SESSION_SECRET ?? '').split(',')) recordSecret('session secret', secret.trim())
+  recordSecret('session secret', env.LOG_HASH_KEY)
   for (const key of (env.SESSION_ENCRYPTION_KEY ?? '').split(',')) recordSecret('encryption key', key.trim())
   try { recordSecret('redis password', decodeURIComponent(new URL(env.REDIS_URL ?? '').password)) } catch {}
   const cookieNames = new Set([cookieName, `${cookieName}-mfa`])
@@ -205,6 +206,11 @@ function watchForLeaks (app: FastifyInstance, env: Env, cookieName: string): voi
   app.addHook('onSend', async (_request, reply, payload) => {
     const headers = { ...reply.getHeaders() }
     for (const value of cookieValues(headers['set-cookie'], cookieNames)) recordSignedSessionId(value)
+    // A device cookie is no session, but it lifts the per-user login limit: it must not leak either (and its MAC alone).
+    for (const value of cookieValues(headers['set-cookie'], new Set([`${cookieName}-device`]))) {
+      recordSecret('signed cookie', value)
+      recordSecret('signed cookie', value.slice(value.lastIndexOf('.') + 1))
+    }
     delete headers['set-cookie']
     let body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString() : ''
     const handle = /"session_handle":"([^"]+)"/.exec(body)?.[1]

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import { loadConfig } from '../../fastify.config.js'
-import authPlugin, { hashIdentifier, type Credentials } from '../../plugins/auth.js'
+import authPlugin, { type Credentials } from '../../plugins/auth.js'
 import configPlugin from '../../plugins/config.js'
 import errorHandlerPlugin from '../../plugins/error-handler.js'
 import sessionCookiePlugin from '../../plugins/session-cookie.js'
@@ -59,12 +60,18 @@ async function build (t: { teardown (fn: () => unknown): void }, env: Record<str
 
 const tokens = async (extra: Record<string, unknown> = {}) => ({ access_token: 'at-1', refresh_token: 'rt-1', id_token: await idToken(), token_type: 'Bearer', expires_in: 300, ...extra })
 
-t.test('hashIdentifier: short, stable, case- and space-insensitive, not reversible at a glance', async t => {
-  const hash = hashIdentifier('Alice@Example.com ')
+t.test('hashIdentifier: short, stable, case- and space-insensitive, keyed (LOG_HASH_KEY, else the first SESSION_SECRET)', async t => {
+  const { app } = await build(t)
+  const hash = app.hashIdentifier('Alice@Example.com ')
   t.match(hash, /^[A-Za-z0-9_-]{12}$/)
-  t.equal(hash, hashIdentifier('alice@example.com'))
-  t.not(hash, hashIdentifier('bob@example.com'))
+  t.equal(hash, app.hashIdentifier('alice@example.com'))
+  t.not(hash, app.hashIdentifier('bob@example.com'))
   t.notMatch(hash, /alice/i)
+  t.not(hash, createHash('sha256').update('alice@example.com').digest('base64url').slice(0, 12), 'not the unsalted SHA-256 a guess can be checked against')
+  const { app: keyed } = await build(t, { LOG_HASH_KEY: 'log-hash-key-0123456789abcdefghijklmnopq' })
+  t.not(keyed.hashIdentifier('alice@example.com'), hash, 'another key, another hash')
+  const { app: rotated } = await build(t, { LOG_HASH_KEY: 'log-hash-key-0123456789abcdefghijklmnopq', SESSION_SECRET: `${'n'.repeat(32)},${'s'.repeat(32)}` })
+  t.equal(rotated.hashIdentifier('alice@example.com'), keyed.hashIdentifier('alice@example.com'), 'with LOG_HASH_KEY, rotating SESSION_SECRET keeps the hashes')
 })
 
 t.test('login creates a session from the verified id_token, profile claims only, and sets the cookie', async t => {

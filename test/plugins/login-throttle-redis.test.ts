@@ -4,11 +4,13 @@
  * `…login-throttle:undefinedundefined-ip:…` for `createRateLimit` limiters), no username — and they are what throttles,
  * across gateways sharing the Redis. Each test writes under a prefix of its own and deletes it afterwards.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { ALICE, COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { redisDir, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
+import { freePort } from '../replicas/cluster.js'
 
 const CSRF = { 'x-csrf': '1' }
 const WRONG = { ...ALICE, password: 'wrong-password' }
@@ -132,4 +134,74 @@ t.test('the MFA limit: <prefix>login-throttle:mfa:<ip>|<hash of the pending logi
   t.match(mfaKeys[0], new RegExp(`^${prefix}login-throttle:mfa:192\\.0\\.2\\.44\\|${HASH}$`))
   t.notOk(mfaKeys[0]?.includes(pending.slice(0, pending.lastIndexOf('.'))), 'not the pending login\'s id')
   for (const key of await keysUnder(prefix)) t.notOk(key.includes('undefined'), `no "undefined" in ${key}`)
+})
+
+t.test('per user and per device across two gateways: only failures count, shared by both; a device cookie from one works at the other', async t => {
+  const prefix = uniquePrefix(t)
+  const env = { LOGIN_RATE_LIMIT_USER: '3/1m', LOGIN_RATE_LIMIT_DEVICE: '2/1m' }
+  const a = await gateway(t, prefix, env)
+  const b = await gateway(t, prefix, env)
+  const signedIn = await attempt(a, '192.0.2.60', ALICE)
+  t.equal(signedIn.statusCode, 200)
+  const device = signedIn.cookies.find(c => c.name === `${COOKIE_NAME}-device`)?.value ?? ''
+  const userKeys = async (): Promise<string[]> => await keysUnder(`${prefix}login-throttle:user:`)
+  const [userKey] = await userKeys()
+  t.equal(await redis.get(userKey ?? ''), '0', 'the sign-in was reserved, then released: not a failure')
+
+  t.equal((await attempt(a, '192.0.2.61')).statusCode, 401)
+  t.equal((await attempt(b, '192.0.2.62')).statusCode, 401)
+  t.equal((await attempt(a, '192.0.2.63')).statusCode, 401)
+  t.equal(await redis.get(userKey ?? ''), '3', 'three failures, from both gateways, in one key')
+  const locked = await attempt(b, '192.0.2.64', ALICE)
+  t.equal(locked.statusCode, 429, 'the other gateway throttles alice from a new browser')
+  t.equal(locked.json().code, 'rate_limited')
+
+  const withDevice = async (app: FastifyInstance, ip: string, credentials: Record<string, string>): Promise<LightMyRequestResponse> =>
+    await app.inject({ method: 'POST', url: '/session', headers: { ...CSRF, 'x-forwarded-for': ip }, cookies: { [`${COOKIE_NAME}-device`]: device }, payload: credentials })
+  t.equal((await withDevice(b, '192.0.2.65', ALICE)).statusCode, 200, 'a device cookie issued by one gateway bypasses the per-user limit at the other')
+  t.equal((await withDevice(b, '192.0.2.66', WRONG)).statusCode, 401)
+  t.equal((await withDevice(a, '192.0.2.67', WRONG)).statusCode, 401)
+  const deviceKeys = await keysUnder(`${prefix}login-throttle:device:`)
+  t.equal(deviceKeys.length, 1)
+  t.match(deviceKeys[0], new RegExp(`^${prefix}login-throttle:device:${HASH}$`), 'a hash of the device\'s nonce, not the cookie')
+  t.notOk(deviceKeys[0]?.includes(device.split('.')[0] ?? ''), 'not the nonce itself')
+  t.equal(await redis.get(deviceKeys[0] ?? ''), '2', 'the device\'s failures, from both gateways')
+  t.equal((await withDevice(a, '192.0.2.68', ALICE)).statusCode, 429, 'the device is locked out')
+  t.equal(await redis.get(userKey ?? ''), '3', 'device failures did not count toward the user')
+})
+
+t.test('item 13: the username in Redis keys is a keyed hash (LOG_HASH_KEY): not the unsalted SHA-256, other under another key', async t => {
+  const keyOf = async (env: Record<string, string>): Promise<string> => {
+    const prefix = uniquePrefix(t)
+    await attempt(await gateway(t, prefix, env), '203.0.113.90')
+    const [key] = await keysUnder(`${prefix}login-throttle:user:`)
+    return key?.slice(`${prefix}login-throttle:user:`.length) ?? ''
+  }
+  const one = await keyOf({ LOG_HASH_KEY: 'log-hash-key-one-0123456789abcdefghijklmn' })
+  t.match(one, new RegExp(`^${HASH}$`))
+  t.not(one, createHash('sha256').update(`\u0000${ALICE.username}`).digest('base64url').slice(0, 32), 'not the unsalted hash of the old keys')
+  t.equal(await keyOf({ LOG_HASH_KEY: 'log-hash-key-one-0123456789abcdefghijklmn', SESSION_SECRET: 'rotated-session-secret-0123456789abcdefghijk' }), one, 'LOG_HASH_KEY keeps it across a SESSION_SECRET rotation (and replicas agree)')
+  t.not(await keyOf({ LOG_HASH_KEY: 'log-hash-key-two-0123456789abcdefghijklmn' }), one, 'another key, another Redis key')
+})
+
+t.test('the failure counters fail closed: Redis down, a login is 503 store_unavailable before the IdP is asked', async t => {
+  const port = await freePort()
+  const server = await startRedisServer(serverArgs(port, await redisDir(t)))
+  t.teardown(async () => { await stopProcess(server, 'SIGKILL') })
+  const logs = captureLogs()
+  // Only the per-user counter is left, so it is the one that meets the outage.
+  const app = await buildTestApp(t, {
+    env: testEnv(idp, {
+      SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+      REDIS_TIMEOUT: '500ms', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT_IP: 'off', LOGIN_RATE_LIMIT_IP_USER: 'off'
+    }),
+    logs
+  })
+  await stopProcess(server, 'SIGTERM')
+  idp.clearCalls()
+  const res = await attempt(app, '203.0.113.99', ALICE)
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'store_unavailable')
+  t.equal(idp.calls.length, 0, 'the IdP was not asked')
+  t.match(logs.lines().find(l => l.msg === 'login throttle counters unreachable'), { level: 50, limit: 'user' })
 })

@@ -43,7 +43,7 @@ t.test('login answers 200 with the session view: profile and custom claims, no t
 t.test('the session cookie: __Host- name, HttpOnly, Secure, SameSite=Strict, Path=/, no Domain, Max-Age = absolute lifetime', async t => {
   const app = await buildTestApp(t, { env: testEnv(idp), deps: { clock } })
   const { res } = await login(app)
-  t.equal(res.cookies.length, 1)
+  t.same(res.cookies.map(c => c.name), ['__Host-bff-session', '__Host-bff-session-device'], 'the session cookie, and the device cookie (test/routes/session-device-cookie.test.ts)')
   const cookie = res.cookies[0]
   t.equal(cookie?.name, '__Host-bff-session')
   t.equal(cookie?.httpOnly, true)
