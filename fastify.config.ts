@@ -10,6 +10,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
+import { idpUrl } from './src/oidc/idp-url.js'
 import { AccessLogController } from './src/logging/access-log-controller.js'
 import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
@@ -203,7 +204,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
       provider,
       auth0Extensions,
       ...(oidcIssuer === undefined
-        ? { issuer: `${origin}/`, tokenUrl: `${origin}/oauth/token`, revokeUrl: `${origin}/oauth/revoke`, userinfoUrl: `${origin}/userinfo`, jwksUrl: `${origin}/.well-known/jwks.json` }
+        ? { issuer: idpUrl(origin, ''), tokenUrl: idpUrl(origin, 'oauth/token'), revokeUrl: idpUrl(origin, 'oauth/revoke'), userinfoUrl: idpUrl(origin, 'userinfo'), jwksUrl: idpUrl(origin, '.well-known/jwks.json') }
         : { issuer: parseIssuer(oidcIssuer), tokenUrl: '', revokeUrl: '', userinfoUrl: '', jwksUrl: '' }),
       clientId: read.required('AUTH0_CLIENT_ID'),
       clientSecret,
