@@ -96,8 +96,14 @@ export interface AppConfig {
   readonly admin: AdminApiConfig
   /** GET /session/userinfo (issue #11). */
   readonly userinfo: { readonly cacheTtlMs: number }
+  readonly mfa: MfaConfig
+}
+
+export interface MfaConfig {
   /** MFA_POLL_INTERVAL: how long a client waits between polls of a push (the `interval` it is told), whole seconds. */
-  readonly mfa: { readonly pollIntervalSec: number }
+  readonly pollIntervalSec: number
+  /** MFA_PENDING_MAX_ENTRIES: the bound of the pending-login LRU in memory mode (its own, apart from the sessions'). */
+  readonly pendingMaxEntries: number
 }
 
 export interface AdminApiConfig {
@@ -189,6 +195,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
   if (mfaPollIntervalMs % 1000 !== 0 || mfaPollIntervalMs < 1000 || mfaPollIntervalMs > 60_000) {
     throw new ConfigError(`MFA_POLL_INTERVAL: expected whole seconds from 1s to 60s, such as 5 or 5s, got "${read.optional('MFA_POLL_INTERVAL') ?? ''}"`)
   }
+  const sessionMaxEntries = read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
   const adminPort = read.optional('ADMIN_PORT')?.toLowerCase() === 'off' ? undefined : read.integer('ADMIN_PORT', 9091, 0, 65_535)
 
   const config: AppConfig = {
@@ -223,7 +230,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
     session: {
       idleTimeoutMs,
       absoluteTimeoutMs,
-      maxEntries: read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
+      maxEntries: sessionMaxEntries
     },
     cookie: {
       name: cookieName,
@@ -253,7 +260,10 @@ export function loadConfig (env: Env = process.env): AppConfig {
     },
     admin: parseAdminApi(read, adminPort),
     userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') },
-    mfa: { pollIntervalSec: mfaPollIntervalMs / 1000 }
+    mfa: {
+      pollIntervalSec: mfaPollIntervalMs / 1000,
+      pendingMaxEntries: read.integer('MFA_PENDING_MAX_ENTRIES', Math.ceil(sessionMaxEntries / 10), 1, 100_000_000)
+    }
   }
   return deepFreeze(config)
 }

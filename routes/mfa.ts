@@ -132,7 +132,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
   const pendingCookie = `${cookieSettings.name}-mfa`
   const cookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/' } as const
   const api: MfaApi = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, fetch: opts.fetch })
-  const pendingLogins = createPendingLogins({ store: fastify.sessionStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
+  const pendingLogins = createPendingLogins({ store: fastify.pendingLoginStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
 
   function pendingIdOf (request: FastifyRequest): string | undefined {
     const raw = request.cookies[pendingCookie]
@@ -179,6 +179,13 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
     if (final) await endPending(reply, id)
     request.log.info({ event: 'mfa', step, outcome: mapped.code, user: record.user, realm: record.realm, ...(factor === undefined ? {} : { factor }), idp: err.toJSON() }, 'mfa step refused')
     return mapped
+  }
+
+  /** The pending login was ended while this request waited for the IdP (e.g. a verification completed it). */
+  function ended (request: FastifyRequest, reply: FastifyReply, record: PendingLogin, step: string, factor: string): GatewayError {
+    reply.clearCookie(pendingCookie, cookieAttributes)
+    request.log.info({ event: 'mfa', step, outcome: 'mfa_expired', user: record.user, factor }, 'the pending login ended meanwhile')
+    return new GatewayError('mfa_expired')
   }
 
   fastify.decorate('mfa', {
@@ -240,7 +247,9 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
       }
       if (challenge.challengeType === 'otp' || challenge.oobCode === undefined) return { challenge: 'otp' }
       const binding = challenge.bindingMethod === 'prompt'
-      await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: mfaSettings.pollIntervalSec } })
+      if (!await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: mfaSettings.pollIntervalSec } })) {
+        throw ended(request, reply, record, 'challenge', factor)
+      }
       request.log.info({ event: 'mfa', step: 'challenge', outcome: 'ok', user: record.user, factor }, 'mfa challenge')
       return binding ? { challenge: 'binding_code' } : { challenge: 'push', interval: mfaSettings.pollIntervalSec }
     })
@@ -277,7 +286,9 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
           (err.error === 'authorization_pending' || err.error === 'slow_down')) {
           const slowDown = err.error === 'slow_down'
           const interval = record.oob.intervalSec + (slowDown ? SLOW_DOWN_STEP_SEC : 0)
-          if (slowDown) await pendingLogins.save(id, { ...record, oob: { ...record.oob, intervalSec: interval } })
+          if (slowDown && !await pendingLogins.save(id, { ...record, oob: { ...record.oob, intervalSec: interval } })) {
+            throw ended(request, reply, record, 'verify', factor)
+          }
           const code = slowDown ? 'mfa_slow_down' : 'mfa_pending'
           request.log.debug({ event: 'mfa', step: 'verify', outcome: code, user: record.user, factor }, 'push not approved yet')
           const [, message] = ERROR_CATALOG[code]

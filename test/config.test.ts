@@ -182,3 +182,13 @@ t.test('request ids: generated, or the X-Request-Id of a trusted proxy only', as
   t.not(trusting(from('10.1.2.3', 'bad id\r\ninjected')), 'bad id\r\ninjected', 'a malformed id is replaced')
   t.not(trusting(from('10.1.2.3', 'x'.repeat(129))), 'x'.repeat(129), 'an overlong id is replaced')
 })
+
+t.test('MFA_PENDING_MAX_ENTRIES: a tenth of SESSION_MAX_ENTRIES by default, or set', async t => {
+  t.equal(load().mfa.pendingMaxEntries, 10_000)
+  t.equal(load({ SESSION_MAX_ENTRIES: '25' }).mfa.pendingMaxEntries, 3)
+  t.equal(load({ SESSION_MAX_ENTRIES: '1' }).mfa.pendingMaxEntries, 1)
+  t.equal(load({ MFA_PENDING_MAX_ENTRIES: '500' }).mfa.pendingMaxEntries, 500)
+  for (const bad of ['0', '-1', '1.5', 'many']) {
+    t.throws(() => load({ MFA_PENDING_MAX_ENTRIES: bad }), { name: 'ConfigError', message: /^MFA_PENDING_MAX_ENTRIES: expected an integer/ }, bad)
+  }
+})
