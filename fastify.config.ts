@@ -104,6 +104,16 @@ export interface MfaConfig {
   readonly pollIntervalSec: number
   /** MFA_PENDING_MAX_ENTRIES: the bound of the pending-login LRU in memory mode (its own, apart from the sessions'). */
   readonly pendingMaxEntries: number
+  /** MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR: challenges (messages sent) per user and authenticator. */
+  readonly challengePerAuthenticator: RateLimitSetting | undefined
+  /** MFA_CHALLENGE_RATE_LIMIT_LOGIN: challenges per pending login. */
+  readonly challengePerLogin: RateLimitSetting | undefined
+  /** MFA_CHALLENGE_RATE_LIMIT_USER: challenges per user, across pending logins and IPs. */
+  readonly challengePerUser: RateLimitSetting | undefined
+  /** MFA_WRONG_CODE_RATE_LIMIT_USER: wrong codes per user, across pending logins and IPs. */
+  readonly wrongCodesPerUser: RateLimitSetting | undefined
+  /** MFA_MAX_WRONG_CODES: the wrong codes after which a pending login is ended. */
+  readonly maxWrongCodes: number
 }
 
 export interface AdminApiConfig {
@@ -262,7 +272,12 @@ export function loadConfig (env: Env = process.env): AppConfig {
     userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') },
     mfa: {
       pollIntervalSec: mfaPollIntervalMs / 1000,
-      pendingMaxEntries: read.integer('MFA_PENDING_MAX_ENTRIES', Math.ceil(sessionMaxEntries / 10), 1, 100_000_000)
+      pendingMaxEntries: read.integer('MFA_PENDING_MAX_ENTRIES', Math.ceil(sessionMaxEntries / 10), 1, 100_000_000),
+      challengePerAuthenticator: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR', '1/30s'),
+      challengePerLogin: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_LOGIN', '5/5m'),
+      challengePerUser: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_USER', '10/1h'),
+      wrongCodesPerUser: parseRateLimit(read, 'MFA_WRONG_CODE_RATE_LIMIT_USER', '10/15m'),
+      maxWrongCodes: read.integer('MFA_MAX_WRONG_CODES', 5, 1, 1_000)
     }
   }
   return deepFreeze(config)

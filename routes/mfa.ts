@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { ERROR_CATALOG, GatewayError } from '../src/errors.js'
 import { createMfaApi, type MfaApi } from '../src/mfa/mfa-api.js'
-import { createPendingLogins, type PendingLogin, type PendingLogins } from '../src/mfa/pending-logins.js'
+import { createPendingLogins, PENDING_LOGIN_TTL_MS, type PendingLogin, type PendingLogins } from '../src/mfa/pending-logins.js'
 import { sessionView } from '../src/session/session-view.js'
 import { IdpError } from '../src/token/idp-error.js'
 import { isClientAuthenticationFailure, loginError, misconfigurationHint } from '../src/token/login-errors.js'
@@ -34,8 +34,7 @@ export const GRANT_MFA_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp'
 export const GRANT_MFA_OOB = 'http://auth0.com/oauth/grant-type/mfa-oob'
 export const GRANT_MFA_RECOVERY_CODE = 'http://auth0.com/oauth/grant-type/mfa-recovery-code'
 
-/** A pending login lives at most this long (Auth0's mfa_token lives up to 10 minutes). */
-export const PENDING_LOGIN_TTL_MS = 5 * 60_000
+export { PENDING_LOGIN_TTL_MS }
 /**
  * How much each slow_down widens the push poll interval, seconds: RFC 8628 §3.5's 5 s, whatever the first interval
  * (MFA_POLL_INTERVAL) was, since slow_down means the IdP wants fewer polls than that.
@@ -181,6 +180,12 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
     return mapped
   }
 
+  /** The pending login's last wrong code (MFA_MAX_WRONG_CODES) was used: it is ended, the client must sign in again. */
+  function attemptsExceeded (request: FastifyRequest, record: PendingLogin, factor: string): GatewayError {
+    request.log.warn({ event: 'mfa', step: 'verify', outcome: 'mfa_attempts_exceeded', user: record.user, factor }, 'too many wrong codes: pending login ended')
+    return new GatewayError('mfa_attempts_exceeded')
+  }
+
   /** The pending login was ended while this request waited for the IdP (e.g. a verification completed it). */
   function ended (request: FastifyRequest, reply: FastifyReply, record: PendingLogin, step: string, factor: string): GatewayError {
     reply.clearCookie(pendingCookie, cookieAttributes)
@@ -239,6 +244,8 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
         return { challenge: 'otp' }
       }
       const factor = authenticator.channel ?? 'oob'
+      // Every challenge below makes the IdP send a message (SMS, voice, email, push): limited before it is asked.
+      await fastify.loginThrottle.mfaChallenge(request, { id, user: record.user }, authenticator.id)
       let challenge
       try {
         challenge = await api.challenge(record.mfaToken, authenticator.id, { ip: request.ip })
@@ -278,6 +285,12 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
         factor = oob.binding ? record.authenticators.find(a => a.id === oob.authenticatorId)?.channel ?? 'oob' : 'push'
       }
 
+      // A code (not a poll) reserves one of the user's and the pending login's wrong codes until the IdP has judged it.
+      const attempt = grant === GRANT_MFA_OOB && !record.oob?.binding ? undefined : await fastify.loginThrottle.mfaCode(request, { id, user: record.user })
+      if (attempt?.exhausted === true) {
+        await endPending(reply, id)
+        throw attemptsExceeded(request, record, factor)
+      }
       let tokens: TokenSet
       try {
         tokens = await fastify.tokenClient.grant(grant, params, { ip: request.ip })
@@ -294,8 +307,18 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
           const [, message] = ERROR_CATALOG[code]
           return await reply.code(202).header('retry-after', String(interval)).send({ statusCode: 202, code, error: 'Accepted', message, interval })
         }
-        throw await failure(request, reply, id, record, err, 'verify', factor)
+        const mapped = await failure(request, reply, id, record, err, 'verify', factor)
+        if (attempt !== undefined && mapped.code === 'mfa_invalid_code') {
+          if (attempt.wrong()) {
+            await endPending(reply, id)
+            throw attemptsExceeded(request, record, factor)
+          }
+        } else {
+          await attempt?.release()
+        }
+        throw mapped
       }
+      await attempt?.release()
 
       const sessionRecord = await fastify.auth.startSession(request, reply, tokens, { transport: record.transport })
       await endPending(reply, id)

@@ -4,6 +4,9 @@ import { isWellFormedSessionId, newSessionId } from '../session/session-id.js'
 import type { SessionRecord, SessionStore } from '../session/session-store.js'
 import type { MfaAuthenticator } from './mfa-api.js'
 
+/** A pending login lives at most this long (Auth0's mfa_token lives up to 10 minutes). */
+export const PENDING_LOGIN_TTL_MS = 5 * 60_000
+
 /** A password login waiting for its second factor. Lives server-side only; the client holds a signed random id. */
 export interface PendingLogin {
   readonly kind: 'mfa_pending'
