@@ -228,13 +228,13 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
     async mfaChallenge (request: FastifyRequest, pending: PendingLoginRef, authenticatorId: string) {
       // The narrowest first, so a request refused by the 30-second limit uses up nothing of the longer ones.
       const message = 'Too many verification messages; retry later'
-      await check(request, 'mfa_challenge_authenticator', `${pending.user}|${pendingKey(authenticatorId)}`, pending.user, message)
-      await check(request, 'mfa_challenge_login', pendingKey(pending.id), pending.user, message)
+      await check(request, 'mfa_challenge_authenticator', `${pending.user}|${hashedKey(authenticatorId)}`, pending.user, message)
+      await check(request, 'mfa_challenge_login', hashedKey(pending.id), pending.user, message)
       await check(request, 'mfa_challenge_user', pending.user, pending.user, message)
     },
     async mfaCode (request: FastifyRequest, pending: PendingLoginRef) {
       await check(request, 'mfa_wrong_code_user', pending.user, pending.user, 'Too many wrong codes; retry later')
-      const login = pendingKey(pending.id)
+      const login = hashedKey(pending.id)
       const counted = await count(request, 'mfa_wrong_code_login', login)
       const own = counted === undefined || counted.isAllowed ? undefined : counted
       const giveBack = async (): Promise<void> => {
@@ -252,8 +252,8 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   })
 }
 
-/** A pending login's id (or an authenticator id) as a counter key: hashed, never the id itself. */
-function pendingKey (id: string): string {
+/** An id (a pending login's, an authenticator's) as a counter key: hashed, never the id itself. */
+function hashedKey (id: string): string {
   return createHash('sha256').update(id).digest('base64url').slice(0, 32)
 }
 
