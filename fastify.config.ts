@@ -10,6 +10,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
+import { idpUrl } from './src/oidc/idp-url.js'
 import { AccessLogController } from './src/logging/access-log-controller.js'
 import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
@@ -100,8 +101,24 @@ export interface AppConfig {
   readonly admin: AdminApiConfig
   /** GET /session/userinfo (issue #11). */
   readonly userinfo: { readonly cacheTtlMs: number }
+  readonly mfa: MfaConfig
+}
+
+export interface MfaConfig {
   /** MFA_POLL_INTERVAL: how long a client waits between polls of a push (the `interval` it is told), whole seconds. */
-  readonly mfa: { readonly pollIntervalSec: number }
+  readonly pollIntervalSec: number
+  /** MFA_PENDING_MAX_ENTRIES: the bound of the pending-login LRU in memory mode (its own, apart from the sessions'). */
+  readonly pendingMaxEntries: number
+  /** MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR: challenges (messages sent) per user and authenticator. */
+  readonly challengePerAuthenticator: RateLimitSetting | undefined
+  /** MFA_CHALLENGE_RATE_LIMIT_LOGIN: challenges per pending login. */
+  readonly challengePerLogin: RateLimitSetting | undefined
+  /** MFA_CHALLENGE_RATE_LIMIT_USER: challenges per user, across pending logins and IPs. */
+  readonly challengePerUser: RateLimitSetting | undefined
+  /** MFA_WRONG_CODE_RATE_LIMIT_USER: wrong codes per user, across pending logins and IPs. */
+  readonly wrongCodesPerUser: RateLimitSetting | undefined
+  /** MFA_MAX_WRONG_CODES: the wrong codes after which a pending login is ended. */
+  readonly maxWrongCodes: number
 }
 
 export interface AdminApiConfig {
@@ -205,6 +222,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
   if (mfaPollIntervalMs % 1000 !== 0 || mfaPollIntervalMs < 1000 || mfaPollIntervalMs > 60_000) {
     throw new ConfigError(`MFA_POLL_INTERVAL: expected whole seconds from 1s to 60s, such as 5 or 5s, got "${read.optional('MFA_POLL_INTERVAL') ?? ''}"`)
   }
+  const sessionMaxEntries = read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
   const adminPort = read.optional('ADMIN_PORT')?.toLowerCase() === 'off' ? undefined : read.integer('ADMIN_PORT', 9091, 0, 65_535)
 
   const config: AppConfig = {
@@ -220,7 +238,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
       provider,
       auth0Extensions,
       ...(oidcIssuer === undefined
-        ? { issuer: `${origin}/`, tokenUrl: `${origin}/oauth/token`, revokeUrl: `${origin}/oauth/revoke`, userinfoUrl: `${origin}/userinfo`, jwksUrl: `${origin}/.well-known/jwks.json` }
+        ? { issuer: idpUrl(origin, ''), tokenUrl: idpUrl(origin, 'oauth/token'), revokeUrl: idpUrl(origin, 'oauth/revoke'), userinfoUrl: idpUrl(origin, 'userinfo'), jwksUrl: idpUrl(origin, '.well-known/jwks.json') }
         : { issuer: parseIssuer(oidcIssuer), tokenUrl: '', revokeUrl: '', userinfoUrl: '', jwksUrl: '' }),
       clientId: read.required('AUTH0_CLIENT_ID'),
       clientSecret,
@@ -239,7 +257,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
     session: {
       idleTimeoutMs,
       absoluteTimeoutMs,
-      maxEntries: read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
+      maxEntries: sessionMaxEntries
     },
     cookie: {
       name: cookieName,
@@ -272,7 +290,15 @@ export function loadConfig (env: Env = process.env): AppConfig {
     logHashKey: logHashKey ?? secrets[0] ?? '',
     admin: parseAdminApi(read, adminPort),
     userinfo: { cacheTtlMs: read.duration('USERINFO_CACHE_TTL', '5m') },
-    mfa: { pollIntervalSec: mfaPollIntervalMs / 1000 }
+    mfa: {
+      pollIntervalSec: mfaPollIntervalMs / 1000,
+      pendingMaxEntries: read.integer('MFA_PENDING_MAX_ENTRIES', Math.ceil(sessionMaxEntries / 10), 1, 100_000_000),
+      challengePerAuthenticator: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR', '1/30s'),
+      challengePerLogin: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_LOGIN', '5/5m'),
+      challengePerUser: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_USER', '10/1h'),
+      wrongCodesPerUser: parseRateLimit(read, 'MFA_WRONG_CODE_RATE_LIMIT_USER', '10/15m'),
+      maxWrongCodes: read.integer('MFA_MAX_WRONG_CODES', 5, 1, 1_000)
+    }
   }
   return deepFreeze(config)
 }

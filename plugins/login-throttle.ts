@@ -3,12 +3,13 @@ import rateLimit, { normalizeIP, type FastifyRateLimitStore } from '@fastify/rat
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { RateLimitSetting } from '../fastify.config.js'
+import type { MfaConfig, RateLimitSetting } from '../fastify.config.js'
 import type { Clock } from '../src/clock.js'
 import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError, type ErrorCode } from '../src/errors.js'
 import { createDeviceCookies } from '../src/login/device-cookie.js'
 import { createMemoryFailureCounter, createRedisFailureCounter } from '../src/login/failure-counter.js'
+import { PENDING_LOGIN_TTL_MS } from '../src/mfa/pending-logins.js'
 import type { RedisClient } from '../src/session/refresh-lock.js'
 
 declare module 'fastify' {
@@ -26,6 +27,17 @@ declare module 'fastify' {
       settle: (request: FastifyRequest, reply: FastifyReply, outcome: ErrorCode | 'ok') => Promise<void>
       /** For POST /session/mfa: per (IP, pending login). */
       mfa: (request: FastifyRequest, pendingId: string | undefined) => Promise<void>
+      /**
+       * Before POST /session/mfa/challenge asks the IdP to send a message (SMS, voice, email, push): per user and
+       * authenticator, per pending login, per user. 429 rate_limited over any of them.
+       */
+      mfaChallenge: (request: FastifyRequest, pending: PendingLoginRef, authenticatorId: string) => Promise<void>
+      /**
+       * Before POST /session/mfa forwards a code (OTP, binding, recovery): reserves one wrong code of the user's
+       * (MFA_WRONG_CODE_RATE_LIMIT_USER; 429 rate_limited when none is left) and of the pending login's
+       * (MFA_MAX_WRONG_CODES). The caller settles the reservation with the IdP's answer.
+       */
+      mfaCode: (request: FastifyRequest, pending: PendingLoginRef) => Promise<MfaCodeAttempt>
     }
   }
   interface FastifyRequest {
@@ -40,8 +52,26 @@ export interface LoginThrottleOptions {
   clock: Clock
 }
 
-/** Limits that count every request (@fastify/rate-limit); the per-user and per-device ones count failures only. */
-type LimitName = 'ip' | 'ip_user' | 'mfa'
+/** A pending MFA login as the MFA limits key it: its id and its hashed `user` (stable across replicas). */
+export interface PendingLoginRef {
+  readonly id: string
+  readonly user: string
+}
+
+/** One code's reservation in the wrong-code counters, made before the code is forwarded to the IdP. */
+export interface MfaCodeAttempt {
+  /** The pending login's wrong codes were used up meanwhile (parallel requests): forward nothing, end it. */
+  readonly exhausted: boolean
+  /** The IdP refused the code as wrong: the reservation stays counted. True when it was the pending login's last. */
+  wrong (): boolean
+  /** Any other outcome (accepted, transient failure): the reservation is given back, so only wrong codes count. */
+  release (): Promise<void>
+}
+
+/** Limits that count every request (@fastify/rate-limit); the per-user and per-device login limits count failures only. */
+type LimitName = 'ip' | 'ip_user' | 'mfa' | MfaLimitName
+/** The MFA abuse limits (issue #15): messages sent, and wrong codes across pending logins. */
+type MfaLimitName = 'mfa_challenge_authenticator' | 'mfa_challenge_login' | 'mfa_challenge_user' | 'mfa_wrong_code_user' | 'mfa_wrong_code_login'
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
 /**
@@ -53,8 +83,14 @@ const THROTTLE_NAMESPACE = 'login-throttle:'
 /** Fixed-window counters kept by the process (one replica), on the injected clock, bounded. */
 const LOCAL_MAX_KEYS = 100_000
 
+/**
+ * A store class for @fastify/rate-limit, plus what the library has no word for: taking one count back (a code's
+ * reservation released, see MfaCodeAttempt). The key is the limiter's, `<limit>:<key>`.
+ */
+type CounterStore = (new () => FastifyRateLimitStore) & { release: (key: string) => Promise<void> }
+
 /** A counter store for @fastify/rate-limit with the same semantics as its LocalStore, but on our clock (tests never sleep). */
-function clockStore (clock: Clock): new () => FastifyRateLimitStore {
+function clockStore (clock: Clock): CounterStore {
   const windows = new LRUCache<string, { count: number, startMs: number }>({ max: LOCAL_MAX_KEYS })
   return class ClockStore implements FastifyRateLimitStore {
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
@@ -68,6 +104,11 @@ function clockStore (clock: Clock): new () => FastifyRateLimitStore {
 
     // Keys are namespaced by limit (ip:, ip_user:, user:, mfa:), so every limiter can share one table.
     child (): FastifyRateLimitStore { return this }
+
+    static async release (key: string): Promise<void> {
+      const entry = windows.get(key)
+      if (entry !== undefined && entry.count > 0) entry.count -= 1
+    }
   }
 }
 
@@ -84,7 +125,15 @@ if ttl < 0 then
 end
 return { current, ttl }`
 
-interface WithIncr { bffLoginThrottleIncr?: (key: string, windowMs: number) => Promise<[number, number]> }
+/** One count back, in the same window: never below zero, never a key (or a key without expiry) created. */
+const RELEASE_LUA = `local current = tonumber(redis.call('GET', KEYS[1]))
+if current ~= nil and current > 0 then redis.call('DECR', KEYS[1]) end
+return 0`
+
+interface WithIncr {
+  bffLoginThrottleIncr?: (key: string, windowMs: number) => Promise<[number, number]>
+  bffLoginThrottleRelease?: (key: string) => Promise<number>
+}
 
 /**
  * The counters in Redis, under `<nameSpace><limit>:<key>`. Our own store rather than the library's `redis` option:
@@ -92,12 +141,14 @@ interface WithIncr { bffLoginThrottleIncr?: (key: string, windowMs: number) => P
  * `createRateLimit` have no route, so its keys read `…undefinedundefined-ip:…`. Here the key is exactly what the
  * limiter's keyGenerator says, under one namespace.
  */
-function redisStore (client: RedisClient, nameSpace: string): new () => FastifyRateLimitStore {
+function redisStore (client: RedisClient, nameSpace: string): CounterStore {
   const scripted = client as RedisClient & WithIncr
   if (scripted.bffLoginThrottleIncr === undefined) client.defineCommand('bffLoginThrottleIncr', { numberOfKeys: 1, lua: INCR_LUA })
+  if (scripted.bffLoginThrottleRelease === undefined) client.defineCommand('bffLoginThrottleRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
   const incr = scripted.bffLoginThrottleIncr
-  /* c8 ignore next -- defineCommand always adds the method */
-  if (incr === undefined) throw new TypeError('login throttle: defineCommand did not register the script')
+  const release = scripted.bffLoginThrottleRelease
+  /* c8 ignore next -- defineCommand always adds the methods */
+  if (incr === undefined || release === undefined) throw new TypeError('login throttle: defineCommand did not register the scripts')
   return class RedisThrottleStore implements FastifyRateLimitStore {
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
       incr.call(client, `${nameSpace}${key}`, timeWindow).then(
@@ -108,6 +159,10 @@ function redisStore (client: RedisClient, nameSpace: string): new () => FastifyR
 
     // As with the clock store: keys carry the limit's name, and no route segment is added.
     child (): FastifyRateLimitStore { return this }
+
+    static async release (key: string): Promise<void> {
+      await release.call(client, `${nameSpace}${key}`)
+    }
   }
 }
 
@@ -122,7 +177,7 @@ function redisStore (client: RedisClient, nameSpace: string): new () => FastifyR
 async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottleOptions): Promise<void> {
   const { login, idp, store: storeConfig, cookie: cookieSettings } = fastify.config
   const redis = fastify.hasDecorator('redis') ? fastify.redis : null
-  const settings: Record<LimitName, RateLimitSetting | undefined> = { ip: login.perIp, ip_user: login.perIpUser, mfa: login.perMfaLogin }
+  const settings: Record<LimitName, RateLimitSetting | undefined> = { ip: login.perIp, ip_user: login.perIpUser, mfa: login.perMfaLogin, ...mfaLimits(fastify.config.mfa) }
   const limiters = new Map<LimitName, Limiter>()
   const nameSpace = `${storeConfig.redis?.keyPrefix ?? 'bff:'}${THROTTLE_NAMESPACE}`
   const failures = redis !== null ? createRedisFailureCounter(redis, nameSpace) : createMemoryFailureCounter(opts.clock)
@@ -133,13 +188,11 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   const deviceCookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/', maxAge: Math.floor(login.deviceCookieLifetimeMs / 1000) } as const
   fastify.decorateRequest('loginThrottleKey', '')
   fastify.decorateRequest('loginAttempt', null)
+  const counters = redis !== null ? redisStore(redis, nameSpace) : clockStore(opts.clock)
 
   // Its own encapsulated scope: the rate-limit plugin's decorators and onRoute hook stay here.
   await fastify.register(async function throttleScope (scope) {
-    await scope.register(rateLimit, {
-      global: false,
-      store: redis !== null ? redisStore(redis, nameSpace) : clockStore(opts.clock)
-    })
+    await scope.register(rateLimit, { global: false, store: counters })
     for (const [name, setting] of Object.entries(settings) as Array<[LimitName, RateLimitSetting | undefined]>) {
       if (setting === undefined) continue
       limiters.set(name, scope.createRateLimit({
@@ -150,25 +203,35 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
     }
   })
 
-  async function check (request: FastifyRequest, name: LimitName, key: string, user: string | undefined): Promise<void> {
+  /** Counts one request under a limit: its result, or undefined when the limit is off. */
+  async function count (request: FastifyRequest, name: LimitName, key: string): Promise<Awaited<ReturnType<Limiter>> | undefined> {
     const limiter = limiters.get(name)
-    if (limiter === undefined) return
+    if (limiter === undefined) return undefined
     request.loginThrottleKey = key
-    let result: Awaited<ReturnType<Limiter>>
     try {
-      result = await limiter(request)
+      return await limiter(request)
     } catch (err) {
       // Fail closed: the counters are unreachable (Redis down), and no session could be stored either.
       request.log.error({ err, limit: name }, 'login throttle counters unreachable')
       throw new GatewayError('store_unavailable', { cause: err })
     }
-    if (result.isAllowed || !result.isExceeded) return
-    throttled(request, name, Math.max(1, result.ttlInSeconds), user)
   }
 
-  function throttled (request: FastifyRequest, limit: LimitName | 'user' | 'device', retryAfter: number, user: string | undefined): never {
+  async function check (request: FastifyRequest, name: LimitName, key: string, user: string | undefined, message?: string): Promise<void> {
+    const result = await count(request, name, key)
+    if (result === undefined || result.isAllowed || !result.isExceeded) return
+    throttled(request, name, Math.max(1, result.ttlInSeconds), user, message)
+  }
+
+  function throttled (request: FastifyRequest, limit: LimitName | 'user' | 'device', retryAfter: number, user: string | undefined, message = 'Too many sign-in attempts; retry later'): never {
     request.log.warn({ event: 'login_throttled', limit, ...(user === undefined ? {} : { user }), retryAfter }, 'login throttled')
-    throw new GatewayError('rate_limited', { retryAfter, message: 'Too many sign-in attempts; retry later' })
+    throw new GatewayError('rate_limited', { retryAfter, message })
+  }
+
+  /** Gives back one count of a limit; a failure only leaves the count higher (the safe side), so it is logged, not thrown. */
+  async function release (request: FastifyRequest, name: LimitName, key: string): Promise<void> {
+    if (!limiters.has(name)) return
+    await counters.release(`${name}:${key}`).catch((err: unknown) => { request.log.warn({ err, limit: name }, 'login throttle: a reservation could not be released') })
   }
 
   /** Reserves one attempt in the device's counter (a valid device cookie for this user) or else the user's. */
@@ -222,8 +285,48 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
     async mfa (request: FastifyRequest, pendingId: string | undefined) {
       const pending = createHash('sha256').update(pendingId ?? '').digest('base64url').slice(0, 32)
       await check(request, 'mfa', `${normalizeIP(request.ip)}|${pending}`, undefined)
+    },
+    async mfaChallenge (request: FastifyRequest, pending: PendingLoginRef, authenticatorId: string) {
+      // The narrowest first, so a request refused by the 30-second limit uses up nothing of the longer ones.
+      const message = 'Too many verification messages; retry later'
+      await check(request, 'mfa_challenge_authenticator', `${pending.user}|${hashedKey(authenticatorId)}`, pending.user, message)
+      await check(request, 'mfa_challenge_login', hashedKey(pending.id), pending.user, message)
+      await check(request, 'mfa_challenge_user', pending.user, pending.user, message)
+    },
+    async mfaCode (request: FastifyRequest, pending: PendingLoginRef) {
+      await check(request, 'mfa_wrong_code_user', pending.user, pending.user, 'Too many wrong codes; retry later')
+      const login = hashedKey(pending.id)
+      const counted = await count(request, 'mfa_wrong_code_login', login)
+      const own = counted === undefined || counted.isAllowed ? undefined : counted
+      const giveBack = async (): Promise<void> => {
+        await release(request, 'mfa_wrong_code_user', pending.user)
+        await release(request, 'mfa_wrong_code_login', login)
+      }
+      const exhausted = own !== undefined && own.isExceeded
+      if (exhausted) await giveBack()
+      return {
+        exhausted,
+        wrong: () => own !== undefined && own.remaining === 0,
+        release: giveBack
+      }
     }
   })
+}
+
+/** An id (a pending login's, an authenticator's) as a counter key: hashed, never the id itself. */
+function hashedKey (id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 32)
+}
+
+/** The MFA limits' settings; a pending login's wrong codes count over its whole life (5 minutes). */
+function mfaLimits (mfa: MfaConfig): Record<MfaLimitName, RateLimitSetting | undefined> {
+  return {
+    mfa_challenge_authenticator: mfa.challengePerAuthenticator,
+    mfa_challenge_login: mfa.challengePerLogin,
+    mfa_challenge_user: mfa.challengePerUser,
+    mfa_wrong_code_user: mfa.wrongCodesPerUser,
+    mfa_wrong_code_login: { max: mfa.maxWrongCodes, windowMs: PENDING_LOGIN_TTL_MS }
+  }
 }
 
 export default fp(loginThrottlePlugin, {

@@ -13,6 +13,11 @@ import { createSessions, type Sessions } from '../src/session/sessions.js'
 declare module 'fastify' {
   interface FastifyInstance {
     sessionStore: SessionStore
+    /**
+     * Where pending MFA logins are kept. In memory mode a bounded LRU of their own (MFA_PENDING_MAX_ENTRIES), so they
+     * never evict a session; with Redis (keys that expire, never evicted) or an injected store, the session store.
+     */
+    pendingLoginStore: SessionStore
     sessions: Sessions
     /** One refresh per session at a time: across replicas with Redis, in this process otherwise. */
     refreshLock: RefreshLock
@@ -40,6 +45,7 @@ const RECONNECT_MAX_MS = 1_000
 async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOptions): Promise<void> {
   const { session, store: storeConfig } = fastify.config
   let store: SessionStore
+  let pendingStore: SessionStore | undefined
   let lock: RefreshLock
   let client: RedisClient | null = null
   let closing = false
@@ -65,9 +71,14 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
       maxEntries: session.maxEntries,
       onEvict: () => { fastify.log.info('session store at its bound (SESSION_MAX_ENTRIES): least recently used session evicted') }
     })
+    pendingStore = createMemoryStore({
+      maxEntries: fastify.config.mfa.pendingMaxEntries,
+      onEvict: () => { fastify.log.info('pending MFA logins at their bound (MFA_PENDING_MAX_ENTRIES): least recently used pending login evicted') }
+    })
     lock = createLocalLock()
   }
   fastify.decorate('sessionStore', store)
+  fastify.decorate('pendingLoginStore', pendingStore ?? store)
   fastify.decorate('refreshLock', lock)
   fastify.decorate<RedisClient | null>('redis', client)
   fastify.decorate('sessions', createSessions({
@@ -79,6 +90,7 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
   fastify.addHook('onClose', async () => {
     closing = true
     await store.close()
+    await pendingStore?.close()
     if (client === null) return
     if (client.status === 'ready') await client.quit().catch(() => { client?.disconnect() })
     else client.disconnect()

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { ERROR_CATALOG, GatewayError } from '../src/errors.js'
 import { createMfaApi, type MfaApi } from '../src/mfa/mfa-api.js'
-import { createPendingLogins, type PendingLogin, type PendingLogins } from '../src/mfa/pending-logins.js'
+import { createPendingLogins, PENDING_LOGIN_TTL_MS, type PendingLogin, type PendingLogins } from '../src/mfa/pending-logins.js'
 import { sessionView } from '../src/session/session-view.js'
 import { IdpError } from '../src/token/idp-error.js'
 import { isClientAuthenticationFailure, loginError, misconfigurationHint } from '../src/token/login-errors.js'
@@ -34,8 +34,7 @@ export const GRANT_MFA_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp'
 export const GRANT_MFA_OOB = 'http://auth0.com/oauth/grant-type/mfa-oob'
 export const GRANT_MFA_RECOVERY_CODE = 'http://auth0.com/oauth/grant-type/mfa-recovery-code'
 
-/** A pending login lives at most this long (Auth0's mfa_token lives up to 10 minutes). */
-export const PENDING_LOGIN_TTL_MS = 5 * 60_000
+export { PENDING_LOGIN_TTL_MS }
 /**
  * How much each slow_down widens the push poll interval, seconds: RFC 8628 §3.5's 5 s, whatever the first interval
  * (MFA_POLL_INTERVAL) was, since slow_down means the IdP wants fewer polls than that.
@@ -132,7 +131,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
   const pendingCookie = `${cookieSettings.name}-mfa`
   const cookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/' } as const
   const api: MfaApi = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, fetch: opts.fetch })
-  const pendingLogins = createPendingLogins({ store: fastify.sessionStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
+  const pendingLogins = createPendingLogins({ store: fastify.pendingLoginStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
 
   function pendingIdOf (request: FastifyRequest): string | undefined {
     const raw = request.cookies[pendingCookie]
@@ -179,6 +178,19 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
     if (final) await endPending(reply, id)
     request.log.info({ event: 'mfa', step, outcome: mapped.code, user: record.user, realm: record.realm, ...(factor === undefined ? {} : { factor }), idp: err.toJSON() }, 'mfa step refused')
     return mapped
+  }
+
+  /** The pending login's last wrong code (MFA_MAX_WRONG_CODES) was used: it is ended, the client must sign in again. */
+  function attemptsExceeded (request: FastifyRequest, record: PendingLogin, factor: string): GatewayError {
+    request.log.warn({ event: 'mfa', step: 'verify', outcome: 'mfa_attempts_exceeded', user: record.user, factor }, 'too many wrong codes: pending login ended')
+    return new GatewayError('mfa_attempts_exceeded')
+  }
+
+  /** The pending login was ended while this request waited for the IdP (e.g. a verification completed it). */
+  function ended (request: FastifyRequest, reply: FastifyReply, record: PendingLogin, step: string, factor: string): GatewayError {
+    reply.clearCookie(pendingCookie, cookieAttributes)
+    request.log.info({ event: 'mfa', step, outcome: 'mfa_expired', user: record.user, factor }, 'the pending login ended meanwhile')
+    return new GatewayError('mfa_expired')
   }
 
   fastify.decorate('mfa', {
@@ -232,6 +244,8 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
         return { challenge: 'otp' }
       }
       const factor = authenticator.channel ?? 'oob'
+      // Every challenge below makes the IdP send a message (SMS, voice, email, push): limited before it is asked.
+      await fastify.loginThrottle.mfaChallenge(request, { id, user: record.user }, authenticator.id)
       let challenge
       try {
         challenge = await api.challenge(record.mfaToken, authenticator.id, { ip: request.ip })
@@ -240,7 +254,9 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
       }
       if (challenge.challengeType === 'otp' || challenge.oobCode === undefined) return { challenge: 'otp' }
       const binding = challenge.bindingMethod === 'prompt'
-      await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: mfaSettings.pollIntervalSec } })
+      if (!await pendingLogins.save(id, { ...record, oob: { code: challenge.oobCode, authenticatorId: authenticator.id, binding, intervalSec: mfaSettings.pollIntervalSec } })) {
+        throw ended(request, reply, record, 'challenge', factor)
+      }
       request.log.info({ event: 'mfa', step: 'challenge', outcome: 'ok', user: record.user, factor }, 'mfa challenge')
       return binding ? { challenge: 'binding_code' } : { challenge: 'push', interval: mfaSettings.pollIntervalSec }
     })
@@ -269,6 +285,12 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
         factor = oob.binding ? record.authenticators.find(a => a.id === oob.authenticatorId)?.channel ?? 'oob' : 'push'
       }
 
+      // A code (not a poll) reserves one of the user's and the pending login's wrong codes until the IdP has judged it.
+      const attempt = grant === GRANT_MFA_OOB && !record.oob?.binding ? undefined : await fastify.loginThrottle.mfaCode(request, { id, user: record.user })
+      if (attempt?.exhausted === true) {
+        await endPending(reply, id)
+        throw attemptsExceeded(request, record, factor)
+      }
       let tokens: TokenSet
       try {
         tokens = await fastify.tokenClient.grant(grant, params, { ip: request.ip })
@@ -277,14 +299,26 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
           (err.error === 'authorization_pending' || err.error === 'slow_down')) {
           const slowDown = err.error === 'slow_down'
           const interval = record.oob.intervalSec + (slowDown ? SLOW_DOWN_STEP_SEC : 0)
-          if (slowDown) await pendingLogins.save(id, { ...record, oob: { ...record.oob, intervalSec: interval } })
+          if (slowDown && !await pendingLogins.save(id, { ...record, oob: { ...record.oob, intervalSec: interval } })) {
+            throw ended(request, reply, record, 'verify', factor)
+          }
           const code = slowDown ? 'mfa_slow_down' : 'mfa_pending'
           request.log.debug({ event: 'mfa', step: 'verify', outcome: code, user: record.user, factor }, 'push not approved yet')
           const [, message] = ERROR_CATALOG[code]
           return await reply.code(202).header('retry-after', String(interval)).send({ statusCode: 202, code, error: 'Accepted', message, interval })
         }
-        throw await failure(request, reply, id, record, err, 'verify', factor)
+        const mapped = await failure(request, reply, id, record, err, 'verify', factor)
+        if (attempt !== undefined && mapped.code === 'mfa_invalid_code') {
+          if (attempt.wrong()) {
+            await endPending(reply, id)
+            throw attemptsExceeded(request, record, factor)
+          }
+        } else {
+          await attempt?.release()
+        }
+        throw mapped
       }
+      await attempt?.release()
 
       const sessionRecord = await fastify.auth.startSession(request, reply, tokens, { transport: record.transport })
       await endPending(reply, id)

@@ -28,6 +28,7 @@ export const ERROR_CATALOG = {
   mfa_rejected: [403, 'The sign-in was rejected on the device; sign in again'],
   mfa_expired: [401, 'No sign-in is waiting for a second factor, or it took too long; sign in again'],
   mfa_invalid_code: [401, 'Wrong verification code'],
+  mfa_attempts_exceeded: [401, 'Too many wrong codes for this sign-in; sign in again'],
   mfa_enrollment_required: [403, 'Multi-factor authentication is required, but no authenticator is enrolled'],
   header_sessions_disabled: [400, 'Header sessions are not enabled on this gateway'],
   // Request protection

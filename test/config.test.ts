@@ -202,3 +202,42 @@ t.test('request ids: generated, or the X-Request-Id of a trusted proxy only', as
   t.not(trusting(from('10.1.2.3', 'bad id\r\ninjected')), 'bad id\r\ninjected', 'a malformed id is replaced')
   t.not(trusting(from('10.1.2.3', 'x'.repeat(129))), 'x'.repeat(129), 'an overlong id is replaced')
 })
+
+t.test('MFA_PENDING_MAX_ENTRIES: a tenth of SESSION_MAX_ENTRIES by default, or set', async t => {
+  t.equal(load().mfa.pendingMaxEntries, 10_000)
+  t.equal(load({ SESSION_MAX_ENTRIES: '25' }).mfa.pendingMaxEntries, 3)
+  t.equal(load({ SESSION_MAX_ENTRIES: '1' }).mfa.pendingMaxEntries, 1)
+  t.equal(load({ MFA_PENDING_MAX_ENTRIES: '500' }).mfa.pendingMaxEntries, 500)
+  for (const bad of ['0', '-1', '1.5', 'many']) {
+    t.throws(() => load({ MFA_PENDING_MAX_ENTRIES: bad }), { name: 'ConfigError', message: /^MFA_PENDING_MAX_ENTRIES: expected an integer/ }, bad)
+  }
+})
+
+t.test('MFA abuse limits: defaults, N/window or off, MFA_MAX_WRONG_CODES an integer', async t => {
+  const { mfa } = load()
+  t.same(mfa.challengePerAuthenticator, { max: 1, windowMs: 30_000 })
+  t.same(mfa.challengePerLogin, { max: 5, windowMs: 300_000 })
+  t.same(mfa.challengePerUser, { max: 10, windowMs: 3_600_000 })
+  t.same(mfa.wrongCodesPerUser, { max: 10, windowMs: 900_000 })
+  t.equal(mfa.maxWrongCodes, 5)
+  const set = load({
+    MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR: '2/1m',
+    MFA_CHALLENGE_RATE_LIMIT_LOGIN: 'off',
+    MFA_CHALLENGE_RATE_LIMIT_USER: '20/2h',
+    MFA_WRONG_CODE_RATE_LIMIT_USER: 'OFF',
+    MFA_MAX_WRONG_CODES: '3'
+  }).mfa
+  t.same(set.challengePerAuthenticator, { max: 2, windowMs: 60_000 })
+  t.equal(set.challengePerLogin, undefined)
+  t.same(set.challengePerUser, { max: 20, windowMs: 7_200_000 })
+  t.equal(set.wrongCodesPerUser, undefined)
+  t.equal(set.maxWrongCodes, 3)
+  for (const name of ['MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR', 'MFA_CHALLENGE_RATE_LIMIT_LOGIN', 'MFA_CHALLENGE_RATE_LIMIT_USER', 'MFA_WRONG_CODE_RATE_LIMIT_USER']) {
+    for (const bad of ['5', '0/1m', '1/500ms', 'never']) {
+      t.throws(() => load({ [name]: bad }), { name: 'ConfigError', message: new RegExp(`^${name}: expected N/window`) }, `${name}=${bad}`)
+    }
+  }
+  for (const bad of ['0', '1001', 'off', '2.5']) {
+    t.throws(() => load({ MFA_MAX_WRONG_CODES: bad }), { name: 'ConfigError', message: /^MFA_MAX_WRONG_CODES: expected an integer from 1 to 1000/ }, bad)
+  }
+})

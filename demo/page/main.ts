@@ -275,7 +275,7 @@ type MfaStep = 'choose' | 'otp' | 'binding_code' | 'recovery_code' | 'push'
 type CodeStep = 'otp' | 'binding_code' | 'recovery_code'
 
 /** Codes after which the gateway has ended the pending login: only a new password sign-in helps. */
-const MFA_FINAL = new Set(['mfa_rejected', 'mfa_expired', 'mfa_enrollment_required', 'account_blocked', 'access_denied', 'password_reset_required', 'interactive_login_required'])
+const MFA_FINAL = new Set(['mfa_rejected', 'mfa_expired', 'mfa_attempts_exceeded', 'mfa_enrollment_required', 'account_blocked', 'access_denied', 'password_reset_required', 'interactive_login_required'])
 /** Polls wait a little past the interval, so timer jitter never makes them early (early polls get mfa_slow_down). */
 const POLL_MARGIN_MS = 250
 

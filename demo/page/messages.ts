@@ -20,6 +20,7 @@ const MESSAGES: Record<string, Explanation> = {
   mfa_pending: { kind: 'info', title: 'Waiting for approval', text: 'The push has not been approved on the device yet.' },
   mfa_slow_down: { kind: 'info', title: 'Checking less often', text: 'The identity provider asked the page to poll more slowly; it now waits longer between checks.' },
   mfa_invalid_code: { kind: 'error', title: 'That code is not right', text: 'Check the code and try again — the sign-in is still waiting. (An authenticator-app code works once and changes every 30 seconds.)' },
+  mfa_attempts_exceeded: { kind: 'error', title: 'Too many wrong codes', text: 'The gateway ended this sign-in after too many wrong codes. Sign in again with your password.' },
   mfa_rejected: { kind: 'error', title: 'The push was rejected', text: 'Someone tapped "deny" on the device, so this sign-in was ended. If that was not you, change your password; otherwise sign in again.' },
   mfa_expired: { kind: 'warn', title: 'The sign-in took too long', text: 'The pending sign-in expired (it lasts 5 minutes) or was ended. Sign in again with your password.' },
   mfa_enrollment_required: { kind: 'error', title: 'No second factor set up', text: 'This account must use multi-factor authentication but has no factor enrolled, and the gateway does not offer enrollment. Ask an administrator.' },

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js'
+import { idpUrl } from '../oidc/idp-url.js'
 import { authenticateClient, type ClientAuthentication } from '../token/client-auth.js'
 import { IdpError } from '../token/idp-error.js'
 
@@ -27,7 +28,7 @@ export interface MfaApi {
 }
 
 export interface MfaApiOptions {
-  /** The tenant origin with a trailing slash (the issuer). */
+  /** The issuer (the tenant origin with AUTH0_DOMAIN; OIDC_ISSUER's discovered issuer, with or without a trailing slash). */
   readonly issuer: string
   readonly auth: ClientAuthentication
   readonly clock: Clock
@@ -43,13 +44,16 @@ const KNOWN_TYPES = new Set(['otp', 'oob', 'recovery-code'])
  */
 export function createMfaApi (options: MfaApiOptions): MfaApi {
   const doFetch = options.fetch ?? globalThis.fetch
+  // Auth0's MFA API is under the tenant: `<issuer>/mfa/…`.
+  const authenticatorsUrl = idpUrl(options.issuer, 'mfa/authenticators')
+  const challengeUrl = idpUrl(options.issuer, 'mfa/challenge')
 
-  async function call (path: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: string }, ip: string | undefined): Promise<unknown> {
+  async function call (url: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: string }, ip: string | undefined): Promise<unknown> {
     const signal = AbortSignal.timeout(options.timeoutMs)
     let status: number
     let text: string
     try {
-      const response = await doFetch(`${options.issuer}${path}`, {
+      const response = await doFetch(url, {
         method: init.method,
         headers: { accept: 'application/json', 'user-agent': 'bff-token-gateway', ...init.headers, ...(ip === undefined || ip === '' ? {} : { 'auth0-forwarded-for': ip }) },
         ...(init.body === undefined ? {} : { body: init.body }),
@@ -77,7 +81,7 @@ export function createMfaApi (options: MfaApiOptions): MfaApi {
 
   return {
     async authenticators (mfaToken, context) {
-      const body = await call('mfa/authenticators', { method: 'GET', headers: { authorization: `Bearer ${mfaToken}` } }, context.ip)
+      const body = await call(authenticatorsUrl, { method: 'GET', headers: { authorization: `Bearer ${mfaToken}` } }, context.ip)
       if (!Array.isArray(body)) throw new IdpError('malformed', { status: 200, description: 'authenticators is not a list' })
       const list: MfaAuthenticator[] = []
       for (const item of body as unknown[]) {
@@ -99,7 +103,7 @@ export function createMfaApi (options: MfaApiOptions): MfaApi {
 
     async challenge (mfaToken, authenticatorId, context) {
       const client = await authenticateClient(options.auth, options.clock)
-      const body = await call('mfa/challenge', {
+      const body = await call(challengeUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...client.headers },
         body: JSON.stringify({ ...client.params, mfa_token: mfaToken, challenge_type: 'otp oob', authenticator_id: authenticatorId })

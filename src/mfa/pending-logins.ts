@@ -4,6 +4,9 @@ import { isWellFormedSessionId, newSessionId } from '../session/session-id.js'
 import type { SessionRecord, SessionStore } from '../session/session-store.js'
 import type { MfaAuthenticator } from './mfa-api.js'
 
+/** A pending login lives at most this long (Auth0's mfa_token lives up to 10 minutes). */
+export const PENDING_LOGIN_TTL_MS = 5 * 60_000
+
 /** A password login waiting for its second factor. Lives server-side only; the client holds a signed random id. */
 export interface PendingLogin {
   readonly kind: 'mfa_pending'
@@ -34,14 +37,21 @@ export interface PendingLogins {
   create (login: NewPendingLogin): Promise<{ id: string, record: PendingLogin }>
   /** The live pending login for an id, or undefined (unknown, expired, or not a pending login at all). */
   load (id: string): Promise<PendingLogin | undefined>
-  save (id: string, record: PendingLogin): Promise<void>
+  /**
+   * Writes an update of a pending login only if it still exists (a conditional write, as a token refresh does): false
+   * when it was ended meanwhile (completed, rejected, abandoned, expired). A challenge or a slow_down that raced a
+   * successful verification must not bring the consumed pending login back.
+   */
+  save (id: string, record: PendingLogin): Promise<boolean>
   destroy (id: string): Promise<void>
 }
 
 /**
- * Pending logins are kept in the session store (so Redis shares them across replicas and seals them at rest), as a
- * distinct record kind under a distinct hashed key: SHA-256 of `mfa-pending:` + id. A session id never hashes to it,
- * so a pending id cannot be used as a session, nor the other way round.
+ * Pending logins are kept in a session store: with Redis the sessions' own (so all replicas share them, sealed at
+ * rest, under keys that expire and are never evicted), in memory mode a bounded LRU of their own (plugins/sessions.ts),
+ * so no number of pending logins can evict a session. Each is a distinct record kind under a distinct hashed key:
+ * SHA-256 of `mfa-pending:` + id. A session id never hashes to it, so a pending id cannot be used as a session, nor
+ * the other way round.
  */
 export function pendingLoginKey (id: string): string {
   return createHash('sha256').update(`mfa-pending:${id}`).digest('base64url')
@@ -77,8 +87,13 @@ export function createPendingLogins (options: { store: SessionStore, clock: Cloc
 
     async save (id, record) {
       const left = record.expiresAt - clock.now()
-      if (left <= 0) return
-      await store.set(pendingLoginKey(id), toStored(record), left)
+      if (left <= 0) return false
+      const key = pendingLoginKey(id)
+      if (store.replace !== undefined) return await store.replace(key, toStored(record), left)
+      // A store without a conditional write (an injected one): read, then write; the window between them remains.
+      if (await store.get(key) === undefined) return false
+      await store.set(key, toStored(record), left)
+      return true
     },
 
     async destroy (id) {

@@ -4,6 +4,7 @@
  * so this is the async step between it and buildApp: `buildApp({ config: await resolveEndpoints(loadConfig(env)) })`.
  */
 import type { AppConfig } from '../../fastify.config.js'
+import { idpUrl } from './idp-url.js'
 
 export interface DiscoveredEndpoints {
   /** The document's `issuer`, exactly as published (id_tokens must carry exactly this `iss`). */
@@ -30,10 +31,9 @@ export interface DiscoveryOptions {
   readonly requireJwks?: boolean
 }
 
-const WELL_KNOWN = '/.well-known/openid-configuration'
-
+/** OpenID Connect Discovery 1.0 §4: the issuer (without a trailing slash) followed by /.well-known/openid-configuration. */
 export function discoveryUrl (issuer: string): string {
-  return `${withoutSlash(issuer)}${WELL_KNOWN}`
+  return idpUrl(issuer, '.well-known/openid-configuration')
 }
 
 function withoutSlash (value: string): string {

@@ -21,7 +21,9 @@ const browser: Browser = await launchChromium(t)
 const POLL_INTERVAL_SEC = 1
 const stack = await startDemoStack({
   demoPage: true,
-  env: { LOG_LEVEL: 'silent', MFA_POLL_INTERVAL: `${POLL_INTERVAL_SEC}s` },
+  // The push test challenges the same push authenticator three times within seconds (cancel, two tabs): the
+  // 30-second limit per authenticator is off here (test/routes/mfa-throttle.test.ts tests it).
+  env: { LOG_LEVEL: 'silent', MFA_POLL_INTERVAL: `${POLL_INTERVAL_SEC}s`, MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR: 'off' },
   idp: { mfa: { pollIntervalSec: POLL_INTERVAL_SEC } }
 })
 t.teardown(async () => { await stack.close() })

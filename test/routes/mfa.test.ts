@@ -109,7 +109,7 @@ t.test('mfa_required: 401 with the active authenticators and a pending cookie; t
   t.notOk(logs.text().includes(mfaToken), 'nor in the logs')
 
   const id = pendingIdOf(pending.value)
-  const stored = await app.sessionStore.get(pendingLoginKey(id)) as unknown as Record<string, unknown> | undefined
+  const stored = await app.pendingLoginStore.get(pendingLoginKey(id)) as unknown as Record<string, unknown> | undefined
   t.equal(stored?.kind, 'mfa_pending', 'kept in the store under the hashed pending key')
   t.equal(stored?.mfaToken, mfaToken)
   t.equal(await app.sessionStore.get(storageKey(id)), undefined, 'not under a session key')
@@ -131,7 +131,7 @@ t.test('otp: a TOTP code completes the login like a password login; auth0-forwar
   t.equal(call?.grantType, 'http://auth0.com/oauth/grant-type/mfa-otp')
   t.equal(call?.forwardedFor, '127.0.0.1')
   t.equal(call?.clientAuthMethod, 'client_secret_post')
-  t.equal(await app.sessionStore.get(pendingLoginKey(pendingIdOf(pending.value))), undefined, 'the pending login is gone')
+  t.equal(await app.pendingLoginStore.get(pendingLoginKey(pendingIdOf(pending.value))), undefined, 'the pending login is gone')
   const again = await verify(app, pending, { otp: freshOtp() })
   assertError(t, again, 401, 'mfa_expired')
   t.same(logs.lines().filter(l => l.event === 'mfa').map(l => [l.step, l.outcome, l.factor]), [['start', 'mfa_required', undefined], ['challenge', 'ok', 'otp'], ['verify', 'ok', 'otp']])
@@ -214,7 +214,7 @@ t.test('the IdP\'s mfa_token expired (expired_token): 401 mfa_expired ends the p
   assertError(t, res, 401, 'mfa_expired')
   t.equal(res.cookies.find(c => c.name === PENDING)?.value, '', 'pending cookie cleared')
   t.equal(shortIdp.calls.at(-1)?.status, 401)
-  t.equal(await app.sessionStore.get(pendingLoginKey(pendingIdOf(pending.value))), undefined)
+  t.equal(await app.pendingLoginStore.get(pendingLoginKey(pendingIdOf(pending.value))), undefined)
 })
 
 t.test('the pending login expires after 5 minutes on the gateway clock, without asking the IdP', async t => {
@@ -260,7 +260,7 @@ t.test('a new login abandons the previous pending login', async t => {
   const first = await startLogin(app)
   const res = await app.inject({ method: 'POST', url: '/session', headers: CSRF, cookies: first.cookies, payload: MFA_USER })
   t.equal(res.statusCode, 401)
-  t.equal(await app.sessionStore.get(pendingLoginKey(pendingIdOf(first.value))), undefined)
+  t.equal(await app.pendingLoginStore.get(pendingLoginKey(pendingIdOf(first.value))), undefined)
   assertError(t, await verify(app, first, { otp: totp(SECRET, clock.now()) }), 401, 'mfa_expired')
 })
 
@@ -311,4 +311,20 @@ t.test('the IdP blocks the account after repeated wrong codes: 429 account_block
   assertError(t, res, 429, 'account_blocked')
   t.equal(res.headers['retry-after'], undefined, 'no retry')
   t.equal(res.cookies.find(c => c.name === PENDING)?.value, '')
+})
+
+t.test('memory mode: pending MFA logins have their own bounded LRU and never evict a session', async t => {
+  const { app, logs } = await gateway(t, { SESSION_MAX_ENTRIES: '2', MFA_PENDING_MAX_ENTRIES: '3', LOG_LEVEL: 'info' })
+  t.not(app.pendingLoginStore, app.sessionStore, 'a store of their own')
+  const alice = await app.inject({ method: 'POST', url: '/session', headers: CSRF, payload: { username: 'alice@example.com', password: 'alice-password-1' } })
+  t.equal(alice.statusCode, 200)
+  const session = { [COOKIE_NAME]: alice.cookies.find(c => c.name === COOKIE_NAME)?.value ?? '' }
+  const pendings: Pending[] = []
+  for (let i = 0; i < 8; i++) pendings.push(await startLogin(app))
+  t.equal((await app.inject({ url: '/session', cookies: session })).statusCode, 200, 'eight pending logins later, the session is still there')
+  t.notOk(logs.lines().some(l => String(l.msg).includes('SESSION_MAX_ENTRIES')), 'no session was evicted')
+  t.equal(logs.lines().filter(l => String(l.msg).includes('MFA_PENDING_MAX_ENTRIES')).length, 5, 'pending logins evict each other beyond their own bound')
+  t.equal(await app.sessionStore.get(pendingLoginKey(pendingIdOf(pendings[7]?.value ?? ''))), undefined, 'not in the session store')
+  assertError(t, await verify(app, pendings[0] as Pending, { otp: freshOtp() }), 401, 'mfa_expired')
+  await assertLoggedIn(t, app, await verify(app, pendings[7] as Pending, { otp: freshOtp() }))
 })
