@@ -566,7 +566,7 @@ function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessa
 }
 
 /** How often Node looks for connections past HEADERS_TIMEOUT: a tenth of it, from 10 ms to 1 s (Node's default is 30 s). */
-function connectionsCheckingInterval (headersTimeoutMs: number): number {
+export function connectionsCheckingInterval (headersTimeoutMs: number): number {
   return Math.min(1000, Math.max(10, Math.floor(headersTimeoutMs / 10)))
 }
 

@@ -30,6 +30,7 @@ const app = await buildTestApp(t, {
     HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`,
     REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms`,
     KEEP_ALIVE_TIMEOUT: `${KEEP_ALIVE_TIMEOUT_MS}ms`,
+    ADMIN_PORT: '0',
     LOG_LEVEL: 'info'
   })
 })
@@ -209,6 +210,18 @@ t.test('keep-alive: an idle connection closes after KEEP_ALIVE_TIMEOUT; a next r
   second.socket.write('GET /session HTTP/1.1\r\nHost: gateway.test\r\n')
   const { text } = await second.done
   assert408(t, text.slice(text.indexOf('HTTP/1.1 408')))
+})
+
+t.test('the admin server holds the same bounds: unfinished headers get 408, a body still owed is cut off', { timeout: 20_000 }, async t => {
+  const admin = await app.adminServer.started()
+  const adminPort = admin?.port ?? 0
+  const headers = await open(adminPort, 'GET /metrics HTTP/1.1\r\nHost: admin.test\r\n').done
+  assert408(t, headers.text)
+  t.ok(headers.ms >= HEADERS_TIMEOUT_MS - 5, `unfinished headers closed after ${Math.round(headers.ms)} ms`)
+  // No admin route reads a body: an early 404, then the connection is held only until REQUEST_TIMEOUT.
+  const body = await open(adminPort, 'POST /metrics HTTP/1.1\r\nHost: admin.test\r\nContent-Length: 10\r\n\r\n{').done
+  t.equal(firstAnswer(body.text).statusCode, 404)
+  t.ok(body.ms >= REQUEST_TIMEOUT_MS - 5, `stuck body closed after ${Math.round(body.ms)} ms`)
 })
 
 t.test('afterwards the gateway serves: /healthz 200, a real login works', async t => {
