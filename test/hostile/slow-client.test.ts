@@ -5,6 +5,7 @@
  * asserted is the outcome and the order of events (a bound is never hit early, a stuck connection never shields
  * another), not how fast the machine is.
  */
+import { createServer } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
@@ -197,6 +198,42 @@ t.test('a proxied upload that stops: 408 after REQUEST_TIMEOUT without a byte', 
   t.ok(ms >= REQUEST_TIMEOUT_MS - 5, 'not before REQUEST_TIMEOUT')
   const line = await logs.waitFor(entry => entry.event === 'request_timeout' && entry.url === '/api/upload')
   t.match(line, { streamed: true })
+})
+
+t.test('a proxied upload held up by its upstream (not reading) is not the client\'s pause: no 408', { timeout: 20_000 }, async t => {
+  // An upstream that reads nothing for twice REQUEST_TIMEOUT, then everything; the client has sent it all at once.
+  let reading = (): void => {}
+  const held = new Promise<void>(resolve => { reading = resolve })
+  const slowReader = createServer((req, res) => {
+    void held.then(() => {
+      let bytes = 0
+      req.on('data', (chunk: Buffer) => { bytes += chunk.length })
+      req.on('end', () => { res.end(JSON.stringify({ bytes })) })
+    })
+  })
+  await new Promise<void>(resolve => { slowReader.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { slowReader.closeAllConnections(); slowReader.close() })
+  const gateway = await buildTestApp(t, { env: testEnv(idp, { UPSTREAMS: `/api=http://127.0.0.1:${(slowReader.address() as AddressInfo).port}`, HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`, REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms` }) })
+  const gatewayPort = await listen(gateway)
+  const { value } = await login(gateway)
+  const body = Buffer.alloc(4 * 1024 * 1024, 'b')
+  const connection = open(gatewayPort, `POST /api/upload HTTP/1.1\r\nHost: gateway.test\r\nX-CSRF: 1\r\nCookie: __Host-bff-session=${encodeURIComponent(value)}\r\nContent-Length: ${body.length}\r\n\r\n`)
+  connection.socket.write(body)
+  const startedAt = performance.now()
+  await new Promise<void>(resolve => {
+    const check = setInterval(() => {
+      if (performance.now() - startedAt < 2 * REQUEST_TIMEOUT_MS && !connection.closed) return
+      clearInterval(check)
+      resolve()
+    }, CHUNK_GAP_MS)
+  })
+  t.notOk(connection.closed, 'still open after twice REQUEST_TIMEOUT with the upstream not reading')
+  reading()
+  await new Promise<void>(resolve => { connection.socket.on('data', () => { if (connection.text().includes('}')) resolve() }) })
+  const answer = firstAnswer(connection.text())
+  t.equal(answer.statusCode, 200)
+  t.same(JSON.parse(answer.body), { bytes: body.length }, 'the whole body arrived')
+  connection.socket.destroy()
 })
 
 t.test('keep-alive: an idle connection closes after KEEP_ALIVE_TIMEOUT; a next request must finish its headers', { timeout: 20_000 }, async t => {
