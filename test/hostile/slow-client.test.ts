@@ -269,13 +269,15 @@ t.test('afterwards the gateway serves: /healthz 200, a real login works', async 
 })
 
 t.test('MAX_CONNECTIONS: one connection over the cap is closed at once, unanswered; the open ones are served', { timeout: 20_000 }, async t => {
-  const capped = await buildTestApp(t, { env: testEnv(idp, { MAX_CONNECTIONS: '3', HEADERS_TIMEOUT: '20s' }) })
+  const cappedLogs = captureLogs()
+  const capped = await buildTestApp(t, { logs: cappedLogs, env: testEnv(idp, { MAX_CONNECTIONS: '3', HEADERS_TIMEOUT: '20s', LOG_LEVEL: 'warn' }) })
   const cappedPort = await listen(capped)
   const held = [open(cappedPort), open(cappedPort), open(cappedPort)]
   await until(async () => await connectionCount(capped) === 3)
   const over = await open(cappedPort, 'GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n').done
   t.equal(over.text, '', 'closed without an answer')
   t.equal(await connectionCount(capped), 3, 'never more than the cap')
+  t.match(await cappedLogs.waitFor(line => line.event === 'connections_refused'), { level: 40, maxConnections: 3, refused: 1 })
 
   held[0]?.socket.write('GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n')
   const served = await held[0]?.done
