@@ -20,8 +20,6 @@ export interface RequestDeadlineOptions {
   readonly respond: (res: ServerResponse) => void
   /** Told about every timeout (for a log line). */
   readonly onTimeout?: (req: IncomingMessage, streamed: boolean) => void
-  /** Milliseconds, monotonic; tests may pass their own. */
-  readonly now?: () => number
 }
 
 const kStreamed = Symbol('bff.requestDeadline.streamed')
@@ -52,7 +50,7 @@ export function registerAbort (req: IncomingMessage, abort: (err: Error) => void
 }
 
 /** The error a timed-out body read fails with: `408 invalid_request`, like Node's own request timeouts. */
-export function requestTimeoutError (streamed: boolean): GatewayError {
+function requestTimeoutError (streamed: boolean): GatewayError {
   const message = streamed ? 'The request body stopped arriving' : 'The request body took too long to arrive'
   return new GatewayError('invalid_request', { statusCode: 408, message })
 }
@@ -62,7 +60,7 @@ const CHECKS_PER_BOUND = 4
 
 /** Watches every request with a body that has not fully arrived when its headers have. */
 export function guardRequestBodies (server: Server, options: RequestDeadlineOptions): void {
-  const now = options.now ?? (() => performance.now())
+  const now = (): number => performance.now()
   const every = Math.max(10, Math.floor(options.timeoutMs / CHECKS_PER_BOUND))
 
   server.on('request', (req: Watched, res: ServerResponse) => {
