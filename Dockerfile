@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
+# Node 24: the current LTS (Node 20 reached its end of life in April 2026).
 # Build stage: compile TypeScript with the dev dependencies. `npm run build` also copies the local IdP's data
 # (idp/users.json, idp/clients.json, idp/demo-keys/) into dist/idp/, so the same image can run the IdP for compose.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,7 +16,7 @@ COPY demo ./demo
 RUN npm run build
 
 # Runtime stage: production dependencies only, compiled output, non-root.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 ADMIN_PORT=9091
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -10,6 +10,7 @@ import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
+import connectionLimitsPlugin from './plugins/connection-limits.js'
 import csrfPlugin from './plugins/csrf.js'
 import loginThrottlePlugin from './plugins/login-throttle.js'
 import errorHandlerPlugin, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
@@ -49,6 +50,8 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
 
   app.register(configPlugin, { config })
   app.register(errorHandlerPlugin)
+  // Before any route: its preParsing hook must cover them all.
+  app.register(connectionLimitsPlugin)
   app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore })
   app.register(sessionCookiePlugin)

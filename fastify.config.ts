@@ -102,6 +102,8 @@ export interface AppConfig {
   /** GET /session/userinfo (issue #11). */
   readonly userinfo: { readonly cacheTtlMs: number }
   readonly mfa: MfaConfig
+  /** How long and how many client connections may stay open (issue #15). */
+  readonly connections: ConnectionsConfig
 }
 
 export interface MfaConfig {
@@ -119,6 +121,20 @@ export interface MfaConfig {
   readonly wrongCodesPerUser: RateLimitSetting | undefined
   /** MFA_MAX_WRONG_CODES: the wrong codes after which a pending login is ended. */
   readonly maxWrongCodes: number
+}
+
+export interface ConnectionsConfig {
+  /** HEADERS_TIMEOUT: a request's headers must have arrived within this from its first byte, ms (Node's headersTimeout). */
+  readonly headersTimeoutMs: number
+  /**
+   * REQUEST_TIMEOUT, ms: a body the gateway reads whole must have arrived within this after its headers; a body
+   * streamed to an upstream may take longer but never pause this long (src/http/request-deadline.ts).
+   */
+  readonly requestTimeoutMs: number
+  /** KEEP_ALIVE_TIMEOUT: an idle kept-alive connection is closed after this, ms. */
+  readonly keepAliveTimeoutMs: number
+  /** MAX_CONNECTIONS: open client connections on the public port at most; one more is closed as it arrives. */
+  readonly maxConnections: number
 }
 
 export interface AdminApiConfig {
@@ -298,7 +314,8 @@ export function loadConfig (env: Env = process.env): AppConfig {
       challengePerUser: parseRateLimit(read, 'MFA_CHALLENGE_RATE_LIMIT_USER', '10/1h'),
       wrongCodesPerUser: parseRateLimit(read, 'MFA_WRONG_CODE_RATE_LIMIT_USER', '10/15m'),
       maxWrongCodes: read.integer('MFA_MAX_WRONG_CODES', 5, 1, 1_000)
-    }
+    },
+    connections: parseConnections(read)
   }
   return deepFreeze(config)
 }
@@ -353,6 +370,26 @@ function parseRateLimit (read: ReturnType<typeof reader>, name: string, fallback
     throw new ConfigError(`${name}: expected N/window such as 100/1m or 10/30s (at least one request per at least one second), or off, got "${value}"`)
   }
   return { max, windowMs }
+}
+
+const MAX_CONNECTION_TIMEOUT_MS = 3_600_000
+
+/** HEADERS_TIMEOUT, REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT (up to an hour each; headers within the request bound), MAX_CONNECTIONS. */
+function parseConnections (read: ReturnType<typeof reader>): ConnectionsConfig {
+  const bounded = (name: string, fallback: string): number => {
+    const ms = read.duration(name, fallback)
+    if (ms > MAX_CONNECTION_TIMEOUT_MS) throw new ConfigError(`${name}: expected a duration of at most 1h, got "${read.optional(name) ?? ''}"`)
+    return ms
+  }
+  const headersTimeoutMs = bounded('HEADERS_TIMEOUT', '10s')
+  const requestTimeoutMs = bounded('REQUEST_TIMEOUT', '30s')
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HEADERS_TIMEOUT: must not be longer than REQUEST_TIMEOUT')
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: bounded('KEEP_ALIVE_TIMEOUT', '72s'),
+    maxConnections: read.integer('MAX_CONNECTIONS', 10_000, 1, 1_000_000)
+  }
 }
 
 /** ADMIN_API=on needs ADMIN_TOKEN (a long random secret) and the admin server (ADMIN_PORT not off). */
@@ -546,6 +583,7 @@ export interface ServerOptions {
   connectionTimeout: number
   keepAliveTimeout: number
   requestTimeout: number
+  http: { headersTimeout: number, requestTimeout: number, connectionsCheckingInterval: number }
   requestIdHeader: false
   genReqId: (req: IncomingMessage) => string
   ajv: { customOptions: Record<string, unknown> }
@@ -573,6 +611,11 @@ function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessa
   }
 }
 
+/** How often Node looks for connections past HEADERS_TIMEOUT: a tenth of it, from 10 ms to 1 s (Node's default is 30 s). */
+export function connectionsCheckingInterval (headersTimeoutMs: number): number {
+  return Math.min(1000, Math.max(10, Math.floor(headersTimeoutMs / 10)))
+}
+
 /** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
 export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
   const logging = config.server.logLevel !== 'silent' || logStream !== undefined
@@ -590,9 +633,18 @@ export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStr
     ...(logging ? { childLoggerFactory: lazyChildLoggerFactory, logController: new AccessLogController() } : {}),
     trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
     bodyLimit: 1024 * 1024,
+    // No socket inactivity bound: a proxied call may wait UPSTREAM_TIMEOUT for its upstream without a byte either way.
     connectionTimeout: 0,
-    keepAliveTimeout: 72_000,
+    keepAliveTimeout: config.connections.keepAliveTimeoutMs,
+    // Node's requestTimeout would be one deadline for every route, proxied uploads included: bodies are bounded per
+    // route instead (src/http/request-deadline.ts, plugins/connection-limits.ts). Headers are Node's (its sweep
+    // visits every connection still receiving a request, whatever else is open: test/hostile/slow-client.test.ts).
     requestTimeout: 0,
+    http: {
+      headersTimeout: config.connections.headersTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: connectionsCheckingInterval(config.connections.headersTimeoutMs)
+    },
     requestIdHeader: false,
     genReqId: requestIds(config.server.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },

@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
+import { connectionsCheckingInterval } from '../fastify.config.js'
+import { clientErrorHandler } from './error-handler.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +58,14 @@ async function adminPlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   fastify.addHook('onListen', async function startAdmin () {
-    const server = Fastify({ loggerInstance: fastify.log.child({ server: 'admin' }) })
+    // HEADERS_TIMEOUT and REQUEST_TIMEOUT hold here too; nothing streams, so Node's own request deadline will do.
+    const { headersTimeoutMs, requestTimeoutMs } = fastify.config.connections
+    const server = Fastify({
+      loggerInstance: fastify.log.child({ server: 'admin' }),
+      requestTimeout: requestTimeoutMs,
+      http: { headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval: connectionsCheckingInterval(headersTimeoutMs) },
+      clientErrorHandler
+    })
     // Scrapes are frequent: request lines only at warn and above.
     server.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       const text = await registry.metrics()

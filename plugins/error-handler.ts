@@ -54,6 +54,11 @@ export function frameworkErrors (err: FastifyError, _request: unknown, reply: Fa
   sendError(reply, new GatewayError('invalid_request', { message }))
 }
 
+/** The JSON text of an `invalid_request` error with this status, for answers written outside Fastify's reply. */
+export function invalidRequestBody (statusCode: number, message: string): string {
+  return JSON.stringify({ statusCode, code: 'invalid_request', error: STATUS_CODES[statusCode] ?? 'Error', message } satisfies ErrorBody)
+}
+
 /**
  * Server option `clientErrorHandler`: requests Node's HTTP parser refuses (CR/LF or NUL in a header, headers over
  * the size limit, an unknown method, a malformed request line) are answered on the raw socket in the same error
@@ -63,7 +68,7 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const statusCode = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
   const message = statusCode === 431 ? 'The request headers are too large' : statusCode === 408 ? 'The request took too long to arrive' : 'The request is not valid HTTP'
-  const body = JSON.stringify({ statusCode, code: 'invalid_request', error: STATUS_CODES[statusCode] ?? 'Error', message } satisfies ErrorBody)
+  const body = invalidRequestBody(statusCode, message)
   if (!socket.writable) {
     socket.destroy()
     return

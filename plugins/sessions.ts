@@ -49,6 +49,9 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
   let lock: RefreshLock
   let client: RedisClient | null = null
   let closing = false
+  const onImpossibleActivity = (reason: string): void => {
+    fastify.log.warn({ event: 'session_activity_invalid', reason }, 'a stored session\'s last-activity time is impossible (the stored value was altered?): treated as expired')
+  }
   if (opts.store !== undefined) {
     store = opts.store
     lock = opts.lock ?? createLocalLock()
@@ -62,6 +65,7 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
       keyPrefix: redis.keyPrefix,
       sealer,
       userIndexTtlMs: session.absoluteTimeoutMs,
+      onImpossibleActivity,
       onUnreadable: () => { fastify.log.warn('a stored session cannot be decrypted (its SESSION_ENCRYPTION_KEY was removed, or the value was altered): treated as no session') }
     })
     lock = createRedisLock(client, { keyPrefix: redis.keyPrefix })
@@ -85,7 +89,8 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
     store,
     clock: opts.clock,
     idleTimeoutMs: session.idleTimeoutMs,
-    absoluteTimeoutMs: session.absoluteTimeoutMs
+    absoluteTimeoutMs: session.absoluteTimeoutMs,
+    onImpossibleActivity
   }))
   fastify.addHook('onClose', async () => {
     closing = true

@@ -108,6 +108,12 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
   function onError (reply: ProxiedReply, { error }: { error: Error & { statusCode?: number } }): void {
     // An unread request body cannot be skipped on a kept-alive connection: close it after the answer.
     if (!reply.request.raw.complete) reply.header('connection', 'close')
+    // The client's body stopped arriving (REQUEST_TIMEOUT, src/http/request-deadline.ts): its 408, not the upstream's
+    // fault. reply-from wraps the body stream's error as the cause of its own.
+    if (error.cause instanceof GatewayError) {
+      sendError(reply as FastifyReply, error.cause)
+      return
+    }
     sendError(reply as FastifyReply, new GatewayError(error.statusCode === 504 ? 'upstream_timeout' : 'upstream_unavailable', { cause: error }))
   }
 
@@ -157,6 +163,8 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
       rewritePrefix: upstream.rewritePrefix,
       websocket: true,
       disableRequestLogging: true,
+      // Bodies stream to the upstream: REQUEST_TIMEOUT bounds their pauses, not their length (plugins/connection-limits.ts).
+      config: { streamedBody: true },
       undici: {
         headersTimeout: settings.timeoutMs,
         // Idle time between two body chunks (like nginx proxy_read_timeout): event streams need heartbeats.

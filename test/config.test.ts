@@ -241,3 +241,33 @@ t.test('MFA abuse limits: defaults, N/window or off, MFA_MAX_WRONG_CODES an inte
     t.throws(() => load({ MFA_MAX_WRONG_CODES: bad }), { name: 'ConfigError', message: /^MFA_MAX_WRONG_CODES: expected an integer from 1 to 1000/ }, bad)
   }
 })
+
+t.test('connection bounds (issue #15): defaults, values as given, the server options they become', async t => {
+  const defaults = load()
+  t.same(defaults.connections, { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000, maxConnections: 10_000 })
+  t.match(serverOptions(defaults), {
+    connectionTimeout: 0,
+    requestTimeout: 0,
+    keepAliveTimeout: 72_000,
+    http: { headersTimeout: 10_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }
+  })
+  const set = load({ HEADERS_TIMEOUT: '300ms', REQUEST_TIMEOUT: '2s', KEEP_ALIVE_TIMEOUT: '5s', MAX_CONNECTIONS: '500' })
+  t.same(set.connections, { headersTimeoutMs: 300, requestTimeoutMs: 2000, keepAliveTimeoutMs: 5000, maxConnections: 500 })
+  t.match(serverOptions(set), { keepAliveTimeout: 5000, http: { headersTimeout: 300, connectionsCheckingInterval: 30 } })
+  t.equal(serverOptions(load({ HEADERS_TIMEOUT: '50ms' })).http.connectionsCheckingInterval, 10, 'checked at least every 10 ms')
+
+  const invalid: Array<[Env, string]> = [
+    [{ HEADERS_TIMEOUT: '0' }, 'HEADERS_TIMEOUT'],
+    [{ HEADERS_TIMEOUT: 'soon' }, 'HEADERS_TIMEOUT'],
+    [{ HEADERS_TIMEOUT: '31s' }, 'HEADERS_TIMEOUT'],
+    [{ REQUEST_TIMEOUT: '2h' }, 'REQUEST_TIMEOUT'],
+    [{ REQUEST_TIMEOUT: '0' }, 'REQUEST_TIMEOUT'],
+    [{ KEEP_ALIVE_TIMEOUT: 'x' }, 'KEEP_ALIVE_TIMEOUT'],
+    [{ MAX_CONNECTIONS: '0' }, 'MAX_CONNECTIONS'],
+    [{ MAX_CONNECTIONS: 'lots' }, 'MAX_CONNECTIONS'],
+    [{ MAX_CONNECTIONS: '2000000' }, 'MAX_CONNECTIONS']
+  ]
+  for (const [env, name] of invalid) {
+    t.throws(() => load(env), { name: 'ConfigError', message: new RegExp(`^${name}: `) }, `${JSON.stringify(env)} names ${name}`)
+  }
+})

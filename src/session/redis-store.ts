@@ -1,9 +1,12 @@
 /**
  * The session store for several replicas: Redis through ioredis. One hash per session under
  * `<prefix>session:<key>` (the key is already a SHA-256 of the session id, see session-id.ts):
- *   r = the record without lastSeenAt, JSON, sealed with AES-256-GCM (the storage key is authenticated with it, so a
- *       value copied under another key does not open);
+ *   r = the record, JSON, sealed with AES-256-GCM (the storage key is authenticated with it, so a value copied under
+ *       another key does not open); its lastSeenAt, as of that write, is the floor of the session's activity;
  *   s = lastSeenAt, epoch ms, in clear, so recording activity never rewrites (and can never roll back) the tokens.
+ *       Not trusted as it is (issue #15): anything but digits, or a time well before the sealed floor, reads as a
+ *       session past its idle timeout (lastSeenAt 0), reported through onImpossibleActivity; a time in the future is
+ *       the Sessions layer's to refuse (it has the clock).
  * A read is one HMGET, written together with the other reads of the same event-loop turn (redis-read-batch.ts), and
  * one decryption when the value changed. Writes are Lua scripts (registered once with defineCommand) so the value and
  * its TTL change together. Any Redis failure becomes `store_unavailable` (503); an unreadable value (a removed
@@ -32,6 +35,8 @@ export interface RedisStoreOptions {
   readonly sealer: Sealer
   /** Called when a stored value exists but cannot be opened (wrong or removed key, altered value). */
   readonly onUnreadable?: (key: string) => void
+  /** Called when a session's clear-text last-activity time (`s`) is impossible; the session reads as expired. */
+  readonly onImpossibleActivity?: (reason: string) => void
   /** TTL of a user's index set, renewed on every set: at least the longest session (SESSION_ABSOLUTE_TIMEOUT). Default 24 h. */
   readonly userIndexTtlMs?: number
 }
@@ -42,6 +47,20 @@ const DEFAULT_USER_INDEX_TTL_MS = 24 * 3_600_000
  * access token: the sealed value and the parsed record).
  */
 const OPENED_RECORDS_MAX = 10_000
+
+/** Activity this much before the sealed floor is clock skew between replicas (floored); further back, tampering. */
+const ACTIVITY_SKEW_MS = 60_000
+/** The lastSeenAt of a session whose activity cannot be believed: past every idle timeout. */
+const EXPIRED_ACTIVITY = 0
+
+/** The last activity from `s` and the sealed floor, or why `s` cannot be believed. */
+function lastActivity (floor: number, seen: string | null | undefined): number | string {
+  if (seen === null || seen === undefined) return floor
+  if (!/^\d{1,15}$/.test(seen)) return 'not a number'
+  const at = Number(seen)
+  if (at < floor - ACTIVITY_SKEW_MS) return 'before the last write of the session'
+  return Math.max(at, floor)
+}
 
 const SET_LUA = `if ARGV[4] == 'xx' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'r', ARGV[1], 's', ARGV[2])
@@ -64,7 +83,7 @@ export function sessionKeyFor (keyPrefix: string, key: string): string {
 }
 
 export function createRedisStore (options: RedisStoreOptions): SessionStore {
-  const { client, keyPrefix, sealer, onUnreadable } = options
+  const { client, keyPrefix, sealer, onUnreadable, onImpossibleActivity } = options
   const userIndexTtlMs = options.userIndexTtlMs ?? DEFAULT_USER_INDEX_TTL_MS
   const scripted = client as RedisClient & WithScripts
   if (scripted.bffSessionSet === undefined) client.defineCommand('bffSessionSet', { numberOfKeys: 1, lua: SET_LUA })
@@ -89,8 +108,8 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
   // for byte, is the record opened last time: it is taken from here, as a copy. Writes from this replica fill it.
   const opened = new LRUCache<string, { sealed: string, record: SessionRecord }>({ max: OPENED_RECORDS_MAX })
 
-  /** An HMGET answer (sealed record, lastSeenAt) as a record, or undefined. */
-  function decode (key: string, sealed: string | null | undefined, seen: string | null | undefined): SessionRecord | undefined {
+  /** An HMGET answer (sealed record, lastSeenAt) as a record, or undefined; `quiet` reads report nothing. */
+  function decode (key: string, sealed: string | null | undefined, seen: string | null | undefined, quiet = false): SessionRecord | undefined {
     if (sealed === null || sealed === undefined) {
       opened.delete(key)
       return undefined
@@ -103,25 +122,29 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
         onUnreadable?.(key)
         return undefined
       }
-      const record = JSON.parse(json) as Omit<SessionRecord, 'lastSeenAt'>
-      entry = { sealed, record: { ...record, lastSeenAt: record.createdAt } }
+      // Values sealed before the floor was (issue #15) have none: their creation is the floor.
+      const record = JSON.parse(json) as Omit<SessionRecord, 'lastSeenAt'> & { lastSeenAt?: number }
+      entry = { sealed, record: { ...record, lastSeenAt: record.lastSeenAt ?? record.createdAt } }
       opened.set(key, entry)
     }
-    return copyRecord(entry.record, { lastSeenAt: Number(seen ?? entry.record.createdAt) })
+    const activity = lastActivity(entry.record.lastSeenAt, seen)
+    if (typeof activity === 'number') return copyRecord(entry.record, { lastSeenAt: activity })
+    if (!quiet) onImpossibleActivity?.(activity)
+    return copyRecord(entry.record, { lastSeenAt: EXPIRED_ACTIVITY })
   }
 
   const readFields = createSessionReader(client)
 
-  async function get (key: string): Promise<SessionRecord | undefined> {
+  async function get (key: string, quiet = false): Promise<SessionRecord | undefined> {
     const [sealed, seen] = await command(async () => await readFields(sessionKeyFor(keyPrefix, key)))
-    return decode(key, sealed, seen)
+    return decode(key, sealed, seen, quiet)
   }
 
   /** Writes the sealed record and indexes it under its user; with mode 'xx', only if the key still exists. */
   const write = async (key: string, record: SessionRecord, ttlMs: number, mode: '' | 'xx'): Promise<boolean> => {
-    const { lastSeenAt, ...rest } = record
-    const sealed = sealer.seal(JSON.stringify(rest), key)
-    const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(lastSeenAt), ttl(ttlMs), mode))
+    // The record is sealed whole: its lastSeenAt is the floor `s` is judged against.
+    const sealed = sealer.seal(JSON.stringify(record), key)
+    const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(record.lastSeenAt), ttl(ttlMs), mode))
     if (written === 0) return false
     opened.set(key, { sealed, record: copyRecord(record) })
     if (!isIndexedUser(record.sub)) return true
@@ -131,7 +154,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
   }
 
   return {
-    get,
+    get: async key => await get(key),
 
     async set (key, record, ttlMs) {
       await write(key, record, ttlMs, '')
@@ -147,7 +170,7 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
 
     async delete (key) {
       // The record names its user: read before deleting, to take the key out of the user's index (rare: logouts).
-      const record = await get(key).catch(() => undefined)
+      const record = await get(key, true).catch(() => undefined)
       await command(async () => await client.del(sessionKeyFor(keyPrefix, key)))
       opened.delete(key)
       if (record !== undefined && isIndexedUser(record.sub)) await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))

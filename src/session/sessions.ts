@@ -8,6 +8,8 @@ export interface SessionsOptions {
   readonly clock: Clock
   readonly idleTimeoutMs: number
   readonly absoluteTimeoutMs: number
+  /** Called when a stored session was last active in the future (only an altered store value is); it is ended. */
+  readonly onImpossibleActivity?: (reason: string) => void
 }
 
 export type NewSession = Omit<SessionRecord, 'createdAt' | 'absoluteExpiresAt' | 'lastSeenAt' | 'version'>
@@ -40,6 +42,8 @@ export interface Sessions {
  * every request; the idle timeout is therefore exact to within this much.
  */
 const TOUCH_INTERVAL_CAP_MS = 60_000
+/** Activity up to this far ahead of the clock is another replica's clock running ahead; further is impossible. */
+const FUTURE_ACTIVITY_TOLERANCE_MS = 60_000
 const STORAGE_KEY_CACHE_SIZE = 10_000
 
 /** Session lifecycle on top of any SessionStore: ids, hashed keys, idle and absolute timeouts. */
@@ -56,6 +60,15 @@ export function createSessions (options: SessionsOptions): Sessions {
       keys.set(id, key)
     }
     return key
+  }
+
+  /** Past its idle or absolute timeout, or last active in the future (issue #15): a session that has ended. */
+  const ended = (record: SessionRecord, now: number): boolean => {
+    if (record.lastSeenAt > now + FUTURE_ACTIVITY_TOLERANCE_MS) {
+      options.onImpossibleActivity?.('in the future')
+      return true
+    }
+    return now >= record.absoluteExpiresAt || now - record.lastSeenAt >= idleTimeoutMs
   }
 
   const ttlFor = (record: SessionRecord, now: number): number =>
@@ -76,7 +89,7 @@ export function createSessions (options: SessionsOptions): Sessions {
       const record = await store.get(key)
       if (record === undefined) return undefined
       const now = clock.now()
-      if (now >= record.absoluteExpiresAt || now - record.lastSeenAt >= idleTimeoutMs) {
+      if (ended(record, now)) {
         await store.delete(key)
         return undefined
       }
@@ -118,7 +131,7 @@ export function createSessions (options: SessionsOptions): Sessions {
       const live: UserSessionEntry[] = []
       for (const entry of await store.listByUser(sub)) {
         const { record } = entry
-        if (now >= record.absoluteExpiresAt || now - record.lastSeenAt >= idleTimeoutMs) await store.delete(entry.key)
+        if (ended(record, now)) await store.delete(entry.key)
         else live.push(entry)
       }
       return live.sort((a, b) => a.record.createdAt - b.record.createdAt)

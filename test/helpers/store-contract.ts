@@ -154,10 +154,11 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
 
   await t.test('a record stays readable well within its ttl', async t => {
     const store = await fresh(t)
-    await store.set('k1', sampleRecord(), 10 * 60_000)
+    const record = sampleRecord()
+    await store.set('k1', record, 10 * 60_000)
     t.ok(await store.get('k1'))
-    await store.touch('k1', 2, 10 * 60_000)
-    t.equal((await store.get('k1'))?.lastSeenAt, 2)
+    await store.touch('k1', record.lastSeenAt + 2, 10 * 60_000)
+    t.equal((await store.get('k1'))?.lastSeenAt, record.lastSeenAt + 2)
   })
 
   // The per-user index (issue #11). A store without listByUser cannot list a user's sessions; both built-in stores have it.
@@ -178,10 +179,11 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
     t.same(await keysOf(''), [], 'sessions without a sub are not one user')
     t.same(await keysOf('nobody'), [])
     t.equal((await list('alice')).find(entry => entry.key === 'u2')?.record.accessToken, 'at-u2', 'entries carry their records')
-    await store.touch('u1', 7, TTL)
+    const touchedAt = sampleRecord().lastSeenAt + 7
+    await store.touch('u1', touchedAt, TTL)
     await store.set('u2', sampleRecord({ sub: 'alice', version: 1 }), TTL)
     t.same(await keysOf('alice'), ['u1', 'u2'], 'touch and overwrite keep the entry')
-    t.equal((await list('alice')).find(entry => entry.key === 'u1')?.record.lastSeenAt, 7)
+    t.equal((await list('alice')).find(entry => entry.key === 'u1')?.record.lastSeenAt, touchedAt)
     await store.delete('u1')
     t.same(await keysOf('alice'), ['u2'], 'delete takes the key out')
     await store.delete('u2')

@@ -63,6 +63,18 @@ t.test('Dockerfile: multi-stage, production deps only, non-root, HEALTHCHECK on 
   }
 })
 
+t.test('Node 24, the current LTS (issue #15): every Dockerfile stage, engines, and a second CI run of npm test', async t => {
+  for (const stage of stages(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))) {
+    t.match(stage.from, /^node:24-/, `stage ${stage.name ?? ''}: ${stage.from}`)
+  }
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ?? ''
+  t.equal(engines, '^20.11.0 || ^24.0.0', 'engines names the two majors CI runs the suite on')
+  const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8')
+  t.match(ci, /npm install --prefix "\$node24_prefix" .*"node-linux-\$node_arch@24"/, 'Node 24 from its npm package, no download script')
+  t.match(ci, /\nnpm test\n/, 'npm test on the machine\'s Node')
+  t.match(ci, /\nPATH="\$node24_bin:\$PATH" npm test\n/, 'npm test again with Node 24 first on PATH')
+})
+
 t.test('compose.yaml: two gateway replicas on Redis and the local IdP, with a valid gateway configuration', async t => {
   const compose: unknown = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8'), { merge: true })
   const services = (compose as { services: Record<string, { command?: string[], environment?: Record<string, string>, image?: string, depends_on?: unknown }> }).services // shape checked by the assertions below

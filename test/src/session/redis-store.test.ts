@@ -171,8 +171,9 @@ t.test('a value read again unchanged is not opened again; a change by another re
   t.not(second, first, 'each read hands out its own copy')
   t.not(second?.user, first?.user)
 
-  await redis.hset(sessionKeyFor(PREFIX, 'k-cache'), 's', '12345')
-  t.equal((await reader.get('k-cache'))?.lastSeenAt, 12345, 'lastSeenAt is read every time (touch from another replica)')
+  const touchedAt = String(sampleRecord().lastSeenAt + 12_345)
+  await redis.hset(sessionKeyFor(PREFIX, 'k-cache'), 's', touchedAt)
+  t.equal(String((await reader.get('k-cache'))?.lastSeenAt), touchedAt, 'lastSeenAt is read every time (touch from another replica)')
   t.equal(opens, 1)
 
   await otherReplica.set('k-cache', sampleRecord({ accessToken: 'at-rotated', version: 1 }), 60_000)
@@ -191,4 +192,40 @@ t.test('a value read again unchanged is not opened again; a change by another re
   await otherReplica.set('k-cache', sampleRecord(), 60_000)
   await otherReplica.delete('k-cache')
   t.equal(await reader.get('k-cache'), undefined, 'a logout on another replica is seen at once')
+})
+
+t.test('the clear-text last activity is judged against the floor sealed with the record (issue #15)', async t => {
+  const reports: string[] = []
+  const store = createRedisStore({ client: redis, keyPrefix: PREFIX, sealer: createSealer([KEY_1]), onImpossibleActivity: reason => { reports.push(reason) } })
+  const record = sampleRecord()
+  const key = sessionKeyFor(PREFIX, 'k-floor')
+  const read = async (s: string): Promise<number | undefined> => {
+    await store.set('k-floor', record, 60_000)
+    await redis.hset(key, 's', s)
+    return (await store.get('k-floor'))?.lastSeenAt
+  }
+  t.equal(await read(String(record.lastSeenAt + 1000)), record.lastSeenAt + 1000, 'later activity is believed (the Sessions layer refuses the future)')
+  t.equal(await read(String(record.lastSeenAt - 5000)), record.lastSeenAt, 'a little before the floor (replica clocks): the floor')
+  t.same(reports, [])
+  const impossible: Array<[string, string]> = [['garbage', 'not a number'], ['1e15', 'not a number'], ['-1', 'not a number'], ['', 'not a number'], ['12345', 'before the last write of the session']]
+  for (const [s, reason] of impossible) {
+    t.equal(await read(s), 0, `s = ${JSON.stringify(s)}: expired`)
+    t.equal(reports.pop(), reason, `reported: ${reason}`)
+  }
+  await store.set('k-floor', record, 60_000)
+  await redis.hdel(key, 's')
+  t.equal((await store.get('k-floor'))?.lastSeenAt, record.lastSeenAt, 'no s at all: the floor')
+  await redis.hset(key, 's', 'garbage')
+  await store.delete('k-floor')
+  t.same(reports, [], 'deleting reads quietly')
+})
+
+t.test('a value sealed before the floor existed reads with its creation as the floor', async t => {
+  const sealer = createSealer([KEY_1])
+  const store = createRedisStore({ client: redis, keyPrefix: PREFIX, sealer })
+  const { lastSeenAt: _, ...older } = sampleRecord()
+  await redis.hset(sessionKeyFor(PREFIX, 'k-older'), 'r', sealer.seal(JSON.stringify(older), 'k-older'), 's', String(older.createdAt + 60_000))
+  t.equal((await store.get('k-older'))?.lastSeenAt, older.createdAt + 60_000)
+  await redis.hset(sessionKeyFor(PREFIX, 'k-older'), 's', String(older.createdAt - 120_000))
+  t.equal((await store.get('k-older'))?.lastSeenAt, 0, 'before its creation: expired')
 })

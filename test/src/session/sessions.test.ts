@@ -192,3 +192,22 @@ t.test('sessionView shows the earlier timeout and never a token', async t => {
   t.equal(sessionView(withoutRefresh, IDLE).has_refresh_token, false)
   t.notMatch(JSON.stringify(view), /at-1|rt-1/)
 })
+
+t.test('a last activity in the future ends the session and is reported; up to a minute ahead is replica clocks (issue #15)', async t => {
+  const clock = createManualClock()
+  const store = createMemoryStore({ maxEntries: 100 })
+  const reports: string[] = []
+  const sessions = createSessions({ store, clock, idleTimeoutMs: IDLE, absoluteTimeoutMs: ABSOLUTE, onImpossibleActivity: reason => { reports.push(reason) } })
+  const ahead = await sessions.create(NEW)
+  await store.touch(storageKey(ahead.id), clock.now() + 60_000, IDLE)
+  t.ok(await sessions.load(ahead.id), 'a minute ahead: believed')
+  const future = await sessions.create(NEW)
+  await store.touch(storageKey(future.id), clock.now() + 60_001, IDLE)
+  t.equal(await sessions.load(future.id), undefined, 'further ahead: ended')
+  t.equal(await store.get(storageKey(future.id)), undefined, 'and deleted')
+  t.same(reports, ['in the future'])
+  const listed = await sessions.create(NEW)
+  await store.touch(storageKey(listed.id), clock.now() + 3_600_000, IDLE)
+  t.notOk((await sessions.listForUser(NEW.sub)).some(entry => entry.key === storageKey(listed.id)), 'not listed as live either')
+  t.same(reports, ['in the future', 'in the future'])
+})
