@@ -136,8 +136,9 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
       kept[name] = headers[name]
     }
     // The gateway owns its cookies (any name starting with COOKIE_NAME, and the nameless one that reads as such).
-    const setCookie = kept['set-cookie']
-    if (setCookie !== undefined) kept['set-cookie'] = setCookie.filter(keepUpstreamCookie)
+    // undici hands over a lone Set-Cookie line as a string, several as an array (its type says array only).
+    const setCookie: string | string[] | undefined = kept['set-cookie']
+    if (setCookie !== undefined) kept['set-cookie'] = typeof setCookie === 'string' ? [setCookie].filter(keepUpstreamCookie) : setCookie.filter(keepUpstreamCookie)
     // The upstream's Vary replaces the reply's: keep the gateway's Origin in it.
     if (alwaysVaryOnOrigin || request?.headers.origin !== undefined) kept.vary = mergeVary(kept.vary, 'Origin')
     return kept

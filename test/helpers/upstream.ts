@@ -8,6 +8,7 @@
  *   /status/NNN       answers NNN with a JSON body
  *   /cookies          sets a harmless cookie and every way of planting a gateway cookie (HOSTILE_SET_COOKIES), its own
  *                     CORS headers (HOSTILE_CORS) and `Vary: Accept-Encoding`
+ *   /one-cookie       sets one cookie only, named like the gateway's session cookie (a lone Set-Cookie line)
  * A Bearer token for which `rejectBearer(token)` is true gets 401 with WWW-Authenticate: Bearer error="invalid_token"
  * (and, like /cookies, `Access-Control-Allow-Origin: *` and a Vary of its own).
  * WebSocket upgrades on any path are accepted and every message is echoed back.
@@ -152,6 +153,7 @@ export async function startUpstream (t: Teardown): Promise<TestUpstream> {
       for (const [name, value] of Object.entries(HOSTILE_CORS)) res.setHeader(name, value)
       res.setHeader('vary', 'Accept-Encoding')
     }
+    if (mode === 'one-cookie') res.setHeader('set-cookie', '__Host-bff-session=forged; Path=/; Secure')
     if (mode === 'hop') {
       // Hop-by-hop headers of the upstream's own connection, one of them named only in Connection.
       res.setHeader('connection', 'keep-alive, x-upstream-hop')

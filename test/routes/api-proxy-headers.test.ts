@@ -225,6 +225,13 @@ t.test('item 10: the upstream cannot plant a gateway cookie, nor answer CORS, no
   t.equal(HOSTILE_SET_COOKIES.length, 10)
 })
 
+t.test('item 10: a lone Set-Cookie line (a string, not an array, from the HTTP client) is filtered too', async t => {
+  const gw = await start(t, { PUBLIC_ORIGIN: PUBLIC })
+  const res = await gw.send('/api/one-cookie', { cookie: gw.cookie })
+  t.equal(res.status, 200)
+  t.same(res.headers['set-cookie'] ?? [], [], 'the planted session cookie is gone')
+})
+
 t.test('item 10 without ALLOWED_ORIGINS: Vary gets Origin only when the request had one', async t => {
   const gw = await start(t, { PUBLIC_ORIGIN: PUBLIC })
   t.equal((await gw.send('/api/cookies', { cookie: gw.cookie })).headers.vary, 'Accept-Encoding')
