@@ -14,6 +14,8 @@
  */
 
 const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g
+/** An escape of `.` `/` `%` `\` or NUL, or of a byte above ASCII (UTF-8, valid or not). */
+const RISKY_ESCAPE = /%(?:2[eEfF5]|5[cC]|00|[89a-fA-F][0-9a-fA-F])/g
 const HAS_ESCAPE = /%[0-9A-Fa-f]{2}/
 const NON_ASCII = /[^\u0000-\u007f]/
 
@@ -27,7 +29,13 @@ export function isUnsafePath (url: string): boolean {
   const percent = url.indexOf('%')
   const backslash = url.indexOf('\\')
   const dot = url.indexOf('/.')
-  if ((percent === -1 || percent >= end) && (backslash === -1 || backslash >= end) && (dot === -1 || dot >= end)) return false
+  if ((backslash === -1 || backslash >= end) && (dot === -1 || dot >= end)) {
+    if (percent === -1 || percent >= end) return false
+    // Escapes of plain ASCII other than `.` `/` `\` `%` and NUL (`%20`, `%3A`, …) cannot make a segment unsafe.
+    RISKY_ESCAPE.lastIndex = percent
+    const risky = RISKY_ESCAPE.exec(url)
+    if (risky === null || risky.index >= end) return false
+  }
   let start = 0
   while (start < end) {
     let stop = url.indexOf('/', start)
@@ -42,7 +50,7 @@ export function isUnsafePath (url: string): boolean {
 export function isUnsafeSegment (raw: string): boolean {
   if (isDotSegment(raw) || raw.includes('\\')) return true
   if (raw.indexOf('%') === -1) return false
-  const once = decodeEscapes(raw)
+  const once = decodeOnce(raw)
   if (isUnsafeDecoded(once)) return true
   if (!HAS_ESCAPE.test(once)) return false
   return isUnsafeDecoded(decodeEscapes(once))
@@ -60,6 +68,15 @@ function isDotSegment (text: string): boolean {
   const semicolon = text.indexOf(';')
   const name = semicolon === -1 ? text : text.slice(0, semicolon)
   return name === '.' || name === '..'
+}
+
+/** decodeURIComponent when the segment is well formed (nearly always), else run by run. */
+function decodeOnce (raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return decodeEscapes(raw)
+  }
 }
 
 /**

@@ -78,3 +78,13 @@ t.test('property: paths of unreserved characters (no lone dot segments) are safe
     (segments, times) => !isUnsafePath(`/${segments.map(s => encode(s, times)).join('/')}`)), { seed: SEED, numRuns: 500 })
   t.pass('500 cases')
 })
+
+t.test('property: the fast path never changes the answer (same as checking every segment)', async t => {
+  const piece = fc.constantFrom('a', '.', '..', '%2e', '%2E', '%25', '%252e', '%2f', '%5c', '%3b', ';', '%20', '%41', '%c3%a9', '%c0', '%ae', '%ef%bc%8e', '%00', '%', '\\', '?', '/', 'é')
+  await fc.assert(fc.property(fc.array(piece, { minLength: 1, maxLength: 12 }), pieces => {
+    const url = `/${pieces.join('')}`
+    const path = url.split('?', 1)[0] ?? ''
+    return isUnsafePath(url) === path.split('/').some(segment => segment !== '' && isUnsafeSegment(segment))
+  }), { seed: SEED, numRuns: 2000 })
+  t.pass('2000 cases')
+})
