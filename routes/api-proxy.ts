@@ -128,7 +128,9 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
   function rewriteResponseHeaders (headers: IncomingHttpHeaders, request?: ProxiedRequest): IncomingHttpHeaders {
     // A new object with the headers that stay: deleting names from the parsed object instead costs V8 a change of its
     // layout on every response (most upstreams send Connection: keep-alive).
-    const listed = headers.connection === undefined ? undefined : headers.connection.split(',').map(name => name.trim().toLowerCase())
+    // undici hands over a header the upstream sent twice as an array, whatever its type says: String() joins with ','.
+    const connection: string | string[] | undefined = headers.connection
+    const listed = connection === undefined ? undefined : String(connection).split(',').map(name => name.trim().toLowerCase())
     const kept: IncomingHttpHeaders = {}
     for (const name in headers) {
       // The gateway owns the CORS answer (plugins/csrf.ts set it on the reply already): an upstream's never counts.
@@ -136,11 +138,11 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
       kept[name] = headers[name]
     }
     // The gateway owns its cookies (any name starting with COOKIE_NAME, and the nameless one that reads as such).
-    // undici hands over a lone Set-Cookie line as a string, several as an array (its type says array only).
+    // A lone Set-Cookie line comes as a string, several as an array (the type says array only).
     const setCookie: string | string[] | undefined = kept['set-cookie']
     if (setCookie !== undefined) kept['set-cookie'] = typeof setCookie === 'string' ? [setCookie].filter(keepUpstreamCookie) : setCookie.filter(keepUpstreamCookie)
     // The upstream's Vary replaces the reply's: keep the gateway's Origin in it.
-    if (alwaysVaryOnOrigin || request?.headers.origin !== undefined) kept.vary = mergeVary(kept.vary, 'Origin')
+    if (alwaysVaryOnOrigin || request?.headers.origin !== undefined) kept.vary = mergeVary(kept.vary as string | string[] | undefined, 'Origin')
     return kept
   }
 

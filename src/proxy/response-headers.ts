@@ -28,10 +28,11 @@ export function isUpstreamCorsHeader (name: string): boolean {
 }
 
 /**
- * `upstream` (a Vary header, or undefined) with `name` in it: the upstream's list is kept and `name` appended unless it
- * is there (any case) or the list is `*`.
+ * `upstream` (a Vary header, several lines of it as an array, or undefined) with `name` in it: the upstream's list is
+ * kept (as one line) and `name` appended unless it is there (any case) or the list is `*`.
  */
-export function mergeVary (upstream: string | undefined, name: string): string {
+export function mergeVary (upstreamLines: string | string[] | undefined, name: string): string {
+  const upstream = Array.isArray(upstreamLines) ? upstreamLines.join(', ') : upstreamLines
   if (upstream === undefined || upstream.trim() === '') return name
   const wanted = name.toLowerCase()
   for (const part of upstream.split(',')) {

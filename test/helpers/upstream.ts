@@ -9,6 +9,7 @@
  *   /cookies          sets a harmless cookie and every way of planting a gateway cookie (HOSTILE_SET_COOKIES), its own
  *                     CORS headers (HOSTILE_CORS) and `Vary: Accept-Encoding`
  *   /one-cookie       sets one cookie only, named like the gateway's session cookie (a lone Set-Cookie line)
+ *   /twice            sends Connection and Vary twice each (two header lines), one Connection line naming x-upstream-hop
  * A Bearer token for which `rejectBearer(token)` is true gets 401 with WWW-Authenticate: Bearer error="invalid_token"
  * (and, like /cookies, `Access-Control-Allow-Origin: *` and a Vary of its own).
  * WebSocket upgrades on any path are accepted and every message is echoed back.
@@ -154,6 +155,11 @@ export async function startUpstream (t: Teardown): Promise<TestUpstream> {
       res.setHeader('vary', 'Accept-Encoding')
     }
     if (mode === 'one-cookie') res.setHeader('set-cookie', '__Host-bff-session=forged; Path=/; Secure')
+    if (mode === 'twice') {
+      res.setHeader('connection', ['keep-alive', 'x-upstream-hop'])
+      res.setHeader('x-upstream-hop', 'secret')
+      res.setHeader('vary', ['Accept-Encoding', 'Cookie'])
+    }
     if (mode === 'hop') {
       // Hop-by-hop headers of the upstream's own connection, one of them named only in Connection.
       res.setHeader('connection', 'keep-alive, x-upstream-hop')

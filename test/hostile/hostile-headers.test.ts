@@ -142,13 +142,16 @@ t.test('a hostile upstream: no cookie a browser would take for the gateway\'s, n
   const piece = fc.constantFrom('__Host-bff-session', '__host-bff-session', '__HOST-BFF-SESSION-MFA', COOKIE_NAME, `${COOKIE_NAME}-mfa`, 'theme', 'bff-session', '=', ';', ' ', '\t', 'x', 'Path=/', 'Secure')
   const line = fc.array(piece, { minLength: 1, maxLength: 6 }).map(parts => parts.join(''))
   const cors = fc.dictionary(fc.constantFrom('access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age', 'access-control-allow-private-network'), fc.constantFrom('*', 'true', 'https://evil.example', 'GET'))
-  const vary = fc.option(fc.constantFrom('Accept-Encoding', 'accept, cookie', 'Authorization', '*', 'origin', ''))
-  await property(t, 'upstream answers', 1504, 400, fc.tuple(fc.array(line, { minLength: 1, maxLength: 6 }), cors, vary, fc.constantFrom(undefined, LISTED, PUBLIC)),
-    ([setCookie, corsHeaders, varyHeader, origin]) => {
-      const answer = { 'set-cookie': setCookie, ...corsHeaders, ...(varyHeader === null ? {} : { vary: varyHeader }) }
+  // An array is sent as several header lines (the HTTP client then hands them over as an array).
+  const vary = fc.option(fc.constantFrom<string | string[]>('Accept-Encoding', 'accept, cookie', 'Authorization', '*', 'origin', '', ['Accept', 'Cookie'], ['Accept', '*']))
+  const connection = fc.option(fc.constantFrom<string | string[]>('keep-alive', ['keep-alive', 'x-hop'], 'close'))
+  const setCookies = fc.oneof(line, fc.array(line, { minLength: 1, maxLength: 6 }))
+  await property(t, 'upstream answers', 1504, 400, fc.tuple(setCookies, cors, vary, fc.constantFrom(undefined, LISTED, PUBLIC), connection),
+    ([setCookie, corsHeaders, varyHeader, origin, connectionHeader]) => {
+      const answer = { 'set-cookie': setCookie, ...corsHeaders, ...(varyHeader === null ? {} : { vary: varyHeader }), ...(connectionHeader === null ? {} : { connection: connectionHeader, 'x-hop': 'secret' }) }
       return { url: '/api/x', headers: { host: HOST, 'x-test-answer': Buffer.from(JSON.stringify(answer)).toString('base64url'), ...(origin === undefined ? {} : { origin }) }, cookies }
     },
-    (res, [, , varyHeader, origin]) => {
+    (res, [, , varyHeader, origin, connectionHeader]) => {
       if (res.statusCode !== 200) return `status ${res.statusCode}`
       const lines = res.headers['set-cookie'] === undefined ? [] : ([] as string[]).concat(res.headers['set-cookie'])
       for (const cookie of lines) {
@@ -162,6 +165,7 @@ t.test('a hostile upstream: no cookie a browser would take for the gateway\'s, n
       for (const name of ['access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age', 'access-control-allow-private-network']) {
         if (res.headers[name] !== undefined) return `${name} passed`
       }
+      if (res.headers['x-hop'] !== undefined && connectionHeader !== null && String(connectionHeader).includes('x-hop')) return 'a header named in Connection passed'
       const fields = String(res.headers.vary ?? '').split(',').map(field => field.trim().toLowerCase())
       if (!fields.includes('origin') && !fields.includes('*')) return `Vary ${String(res.headers.vary)} (upstream ${String(varyHeader)})`
       return undefined

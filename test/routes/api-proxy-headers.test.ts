@@ -232,6 +232,14 @@ t.test('item 10: a lone Set-Cookie line (a string, not an array, from the HTTP c
   t.same(res.headers['set-cookie'] ?? [], [], 'the planted session cookie is gone')
 })
 
+t.test('item 10: headers the upstream sends twice (an array from the HTTP client) are read as one list', async t => {
+  const gw = await start(t, { PUBLIC_ORIGIN: PUBLIC })
+  const res = await gw.send('/api/twice', { cookie: gw.cookie, origin: PUBLIC })
+  t.equal(res.status, 200)
+  t.equal(res.headers.vary, 'Accept-Encoding, Cookie, Origin')
+  t.equal(res.headers['x-upstream-hop'], undefined, 'named in the second Connection line')
+})
+
 t.test('item 10 without ALLOWED_ORIGINS: Vary gets Origin only when the request had one', async t => {
   const gw = await start(t, { PUBLIC_ORIGIN: PUBLIC })
   t.equal((await gw.send('/api/cookies', { cookie: gw.cookie })).headers.vary, 'Accept-Encoding')

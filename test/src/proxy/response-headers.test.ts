@@ -42,4 +42,7 @@ t.test('Vary: the upstream\'s list keeps Origin', async t => {
   t.equal(mergeVary('accept-encoding,origin', 'Origin'), 'accept-encoding,origin', 'already there, any case')
   t.equal(mergeVary('*', 'Origin'), '*', 'varies on everything already')
   t.equal(mergeVary('Accept, *', 'Origin'), 'Accept, *')
+  t.equal(mergeVary(['Accept-Encoding', 'Cookie'], 'Origin'), 'Accept-Encoding, Cookie, Origin', 'several Vary lines')
+  t.equal(mergeVary(['Accept', 'Origin'], 'Origin'), 'Accept, Origin')
+  t.equal(mergeVary([], 'Origin'), 'Origin')
 })
