@@ -156,9 +156,12 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
     void reply.send((res as unknown as UpstreamResponse).stream)
   }
 
-  /** Undoes the copy of a refused answer's headers, leaving the gateway's own CORS headers on the reply. */
+  /**
+   * Undoes the copy of a refused answer's headers, but leaves the gateway's CORS headers and Vary (which holds Origin
+   * when CORS applies, merged or the gateway's own) on the reply, for the retried answer or the error that follows.
+   */
   function removeUpstreamHeaders (reply: ProxiedReply, res: UpstreamResponse): void {
-    for (const name of Object.keys(res.headers)) if (!isUpstreamCorsHeader(name)) reply.removeHeader(name)
+    for (const name of Object.keys(res.headers)) if (name !== 'vary' && !isUpstreamCorsHeader(name)) reply.removeHeader(name)
   }
 
   /**

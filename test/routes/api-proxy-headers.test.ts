@@ -262,6 +262,12 @@ t.test('item 10 on the refresh-and-retry path: the refused answer\'s headers go,
   t.equal(res.headers['access-control-allow-credentials'], 'true')
   t.equal(res.headers.vary, 'Origin')
   t.equal(res.headers['www-authenticate'], undefined)
+
+  gw.upstream.rejectBearer = () => true
+  const ended = await gw.send('/api/me', { cookie: gw.cookie, origin: 'https://app.example.com' })
+  t.equal(ended.status, 503, 'refused again within REFRESH_MIN_INTERVAL: the gateway\'s error')
+  t.equal(ended.headers['access-control-allow-origin'], 'https://app.example.com', 'the error is readable by the listed page')
+  t.match(ended.headers.vary, /\bOrigin\b/)
 })
 
 t.test('item 11: a segment that decodes, once or twice, to . or .., or holds an encoded slash or backslash, is 400', async t => {
