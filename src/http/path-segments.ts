@@ -9,13 +9,17 @@
  * not valid UTF-8 (overlong forms such as `%c0%ae` that lenient decoders turn into a dot). A decoded segment with non-ASCII
  * characters is checked in its NFKC form too (`%ef%bc%8e` is a fullwidth dot, `．`, which NFKC makes `.`).
  *
- * Pure and synchronous: the proxy calls it for every request, so the common path (no `%`, no `\`, no `/.`) costs
- * three `indexOf` and allocates nothing.
+ * Pure and synchronous: the proxy calls it for every request, so the common path (no `\`, no `/.`, and no `%` or only
+ * escapes of plain ASCII such as `%20`) costs three `indexOf` and at most one regular-expression search, and allocates
+ * nothing.
  */
 
 const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g
-/** An escape of `.` `/` `%` `\` or NUL, or of a byte above ASCII (UTF-8, valid or not). */
-const RISKY_ESCAPE = /%(?:2[eEfF5]|5[cC]|00|[89a-fA-F][0-9a-fA-F])/g
+/**
+ * An escape of `.` `/` `%` `\` or NUL, or of a byte above ASCII (UTF-8, valid or not), or a `%` that starts no escape:
+ * after one decode it is still a `%`, and the characters decoded after it may complete an escape (`%2%65` → `%2e`).
+ */
+const RISKY_ESCAPE = /%(?:2[eEfF5]|5[cC]|00|[89a-fA-F][0-9a-fA-F]|(?![0-9a-fA-F]{2}))/g
 const HAS_ESCAPE = /%[0-9A-Fa-f]{2}/
 const NON_ASCII = /[^\u0000-\u007f]/
 
