@@ -11,6 +11,7 @@ import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
 import { idpUrl } from './src/oidc/idp-url.js'
+import { HEADER_PATTERN, PROTECTED_REQUEST_HEADERS } from './src/proxy/request-headers.js'
 import { AccessLogController } from './src/logging/access-log-controller.js'
 import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
@@ -34,6 +35,12 @@ export interface AppConfig {
     readonly port: number
     /** false, or the addresses/CIDRs of proxies whose X-Forwarded-* headers are believed. */
     readonly trustProxy: false | readonly string[]
+    /**
+     * PUBLIC_ORIGIN: the origins the gateway is served at (URL.origin form), or empty. When set, a request for another
+     * host is refused (421 misdirected_request), the Origin check takes these as the gateway's own, and the proxy's
+     * X-Forwarded-Host/-Proto come from them (src/http/public-origin.ts).
+     */
+    readonly publicOrigins: readonly string[]
     readonly logLevel: LogLevel
     /** ADMIN_PORT: the admin server (/metrics) port on HOST; 0 = any free port; undefined = off. */
     readonly adminPort: number | undefined
@@ -83,6 +90,8 @@ export interface AppConfig {
     readonly upstreams: readonly UpstreamConfig[]
     readonly timeoutMs: number
     readonly forwardCookies: readonly string[]
+    /** STRIP_REQUEST_HEADERS: lower-case names (`prefix*` for a prefix) removed on top of the default deny-list. */
+    readonly stripRequestHeaders: readonly string[]
   }
   readonly csrf: {
     readonly headerName: string
@@ -246,6 +255,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
       host: read.optional('HOST') ?? '127.0.0.1',
       port: read.integer('PORT', 3000, 0, 65_535),
       trustProxy: parseTrustProxy(read.optional('TRUST_PROXY')),
+      publicOrigins: [...new Set(read.list('PUBLIC_ORIGIN').map(parsePublicOrigin))],
       logLevel: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
       adminPort,
       shutdownTimeoutMs: read.duration('SHUTDOWN_TIMEOUT', '10s')
@@ -287,7 +297,8 @@ export function loadConfig (env: Env = process.env): AppConfig {
     proxy: {
       upstreams: parseUpstreams(read.optional('UPSTREAMS') ?? ''),
       timeoutMs: read.duration('UPSTREAM_TIMEOUT', '30s'),
-      forwardCookies: read.list('FORWARD_COOKIES')
+      forwardCookies: read.list('FORWARD_COOKIES'),
+      stripRequestHeaders: read.list('STRIP_REQUEST_HEADERS').map(parseStrippedHeader)
     },
     csrf: {
       headerName: (read.optional('CSRF_HEADER') ?? 'x-csrf').toLowerCase(),
@@ -492,6 +503,28 @@ function parseOrigin (name: string, value: string): string {
     if (url.origin !== 'null') return url.origin
   } catch {}
   throw new ConfigError(`${name}: expected origins such as https://app.example.com, got "${value}"`)
+}
+
+/** PUBLIC_ORIGIN entries: an http(s) origin, nothing more (no path, query, fragment or credentials). */
+function parsePublicOrigin (value: string): string {
+  let url: URL | undefined
+  try { url = new URL(value) } catch {}
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:') || !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(value) || url.username !== '' || url.password !== '') {
+    throw new ConfigError(`PUBLIC_ORIGIN: expected the origins the gateway is served at, such as https://app.example.com or http://127.0.0.1:3000 (scheme, host and port only), got "${value}"`)
+  }
+  return url.origin
+}
+
+/** STRIP_REQUEST_HEADERS entries: header names, or prefixes ending in `*`; never one the proxy needs. */
+function parseStrippedHeader (value: string): string {
+  const name = value.toLowerCase()
+  if (!HEADER_PATTERN.test(name) || name === '*') {
+    throw new ConfigError(`STRIP_REQUEST_HEADERS: expected header names, or prefixes ending in * (x-internal-*), got "${value}"`)
+  }
+  const prefix = name.endsWith('*') ? name.slice(0, -1) : undefined
+  const hit = PROTECTED_REQUEST_HEADERS.find(header => prefix === undefined ? header === name : header.startsWith(prefix))
+  if (hit !== undefined) throw new ConfigError(`STRIP_REQUEST_HEADERS: "${value}" would remove ${hit}, which the proxy needs`)
+  return name
 }
 
 function parseTrustProxy (value: string | undefined): false | string[] {

@@ -3,6 +3,7 @@
  * embedded defaults (memory store), all on 127.0.0.1. Used by `npm run demo` and by tests that need the whole thing.
  */
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../app.js'
 import { loadConfig, type Env } from '../fastify.config.js'
@@ -53,7 +54,10 @@ export interface DemoStack {
   close (): Promise<void>
 }
 
-/** The gateway's demo configuration: the demo client at the local IdP, the echo API behind /api. */
+/**
+ * The gateway's demo configuration: the demo client at the local IdP, the echo API behind /api, and PUBLIC_ORIGIN set
+ * to the two names of the demo address (so a page reached under any other name, DNS rebinding, gets 421).
+ */
 export function demoEnv (idpUrl: string, apiUrl: string, port: number, env: Env = {}): Env {
   return {
     AUTH0_DOMAIN: idpUrl,
@@ -65,6 +69,7 @@ export function demoEnv (idpUrl: string, apiUrl: string, port: number, env: Env 
     LOG_LEVEL: 'info',
     // Any free port, so several stacks (parallel tests) never collide; npm run demo asks for 9091.
     ADMIN_PORT: '0',
+    PUBLIC_ORIGIN: `http://${DEMO_HOST}:${port},http://localhost:${port}`,
     // What the caller sets wins: demo mode is a set of defaults, not a lock.
     ...env,
     HOST: DEMO_HOST,
@@ -80,11 +85,23 @@ export async function startDemoStack (options: DemoStackOptions = {}): Promise<D
   })
   let gateway: FastifyInstance | undefined
   try {
-    const config = loadConfig(demoEnv(idp.url, api.url, options.port ?? 0, options.env))
-    gateway = buildApp({ config, ...(options.logStream === undefined ? {} : { logStream: options.logStream }) })
-    if (options.demoPage === true) gateway.register(demoPageRoutes)
-    await options.beforeListen?.(gateway)
-    await gateway.listen({ host: DEMO_HOST, port: config.server.port })
+    // PUBLIC_ORIGIN names the port, so "any free port" is picked before the gateway is built; should another process
+    // take it in between, the next free one is tried.
+    for (let attempt = 1; ; attempt++) {
+      const port = options.port === undefined || options.port === 0 ? await freePort() : options.port
+      const config = loadConfig(demoEnv(idp.url, api.url, port, options.env))
+      gateway = buildApp({ config, ...(options.logStream === undefined ? {} : { logStream: options.logStream }) })
+      if (options.demoPage === true) gateway.register(demoPageRoutes)
+      await options.beforeListen?.(gateway)
+      try {
+        await gateway.listen({ host: DEMO_HOST, port: config.server.port })
+        break
+      } catch (err) {
+        const taken = err instanceof Error && 'code' in err && err.code === 'EADDRINUSE'
+        if (!taken || port === options.port || attempt === 5) throw err
+        await gateway.close()
+      }
+    }
   } catch (err) {
     await Promise.allSettled([gateway?.close(), api.close(), idp.close()])
     throw err
@@ -99,4 +116,17 @@ export async function startDemoStack (options: DemoStackOptions = {}): Promise<D
     url: `http://${DEMO_HOST}:${port}`,
     async close () { await Promise.allSettled([running.close(), api.close(), idp.close()]) }
   }
+}
+
+/** A port nothing listens on right now, on the demo address. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, DEMO_HOST, resolve)
+  })
+  const address = server.address()
+  const port = address !== null && typeof address === 'object' ? address.port : 0
+  await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+  return port
 }

@@ -2,8 +2,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { GatewayError } from '../src/errors.js'
 import { hasSessionAuthorization } from '../src/session/header-session.js'
+import { publicOriginLookup } from '../src/http/public-origin.js'
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served whatever the Host (the probes: kubelet and Docker ask by IP), even with PUBLIC_ORIGIN set. */
+    anyHost?: boolean
+  }
   interface FastifyInstance {
     /**
      * onRequest hook for routes a browser could be tricked into calling: a present `Origin` must be the gateway's own
@@ -19,8 +24,12 @@ const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 /** How long a browser may cache a granted preflight, seconds. */
 const PREFLIGHT_MAX_AGE_SEC = 600
 
-/** The gateway's own origin as the browser sees it. Behind TLS termination the scheme may read `http`, so https is accepted too. */
-function isOwnOrigin (request: FastifyRequest, origin: string): boolean {
+/**
+ * Without PUBLIC_ORIGIN, the gateway's own origin as the browser sees it, derived from `Host`. Behind TLS termination
+ * the scheme may read `http`, so https is accepted too. A DNS-rebinding page (evil.example resolving to the gateway)
+ * passes this test: PUBLIC_ORIGIN is the fix.
+ */
+function isHostOrigin (request: FastifyRequest, origin: string): boolean {
   const host = request.host
   return origin === `${request.protocol}://${host}` || origin === `https://${host}`
 }
@@ -36,7 +45,11 @@ function isOwnOrigin (request: FastifyRequest, origin: string): boolean {
 async function csrfPlugin (fastify: FastifyInstance): Promise<void> {
   const { headerName, allowedOrigins } = fastify.config.csrf
   const headerSessions = fastify.config.login.headerSessions
+  const { publicOrigins } = fastify.config.server
   const allowed = new Set(allowedOrigins)
+  const own = new Set(publicOrigins)
+  /** With PUBLIC_ORIGIN, exactly those origins are the gateway's own, whatever the Host says. */
+  const isOwnOrigin = own.size === 0 ? isHostOrigin : (_request: FastifyRequest, origin: string): boolean => own.has(origin)
 
   function isAllowedOrigin (request: FastifyRequest, origin: string): boolean {
     return allowed.has(origin) || isOwnOrigin(request, origin)
@@ -56,6 +69,20 @@ async function csrfPlugin (fastify: FastifyInstance): Promise<void> {
     }
     done()
   })
+
+  // PUBLIC_ORIGIN: a request for any other host is refused before anything else looks at it (DNS rebinding, and
+  // links an upstream would build from a forged Host). Behind a TRUST_PROXY address, request.host is the proxy's
+  // X-Forwarded-Host. Header sessions and native clients (no Origin) are held to it as well.
+  if (own.size > 0) {
+    const publicOrigin = publicOriginLookup(publicOrigins)
+    fastify.addHook('onRequest', function checkHost (request, _reply, done) {
+      if (publicOrigin(request.host) === undefined && request.routeOptions.config.anyHost !== true) {
+        done(new GatewayError('misdirected_request'))
+        return
+      }
+      done()
+    })
+  }
 
   // CORS for the listed origins, on every route (a preflight for POST /session has no OPTIONS route of its own).
   // Requests without an Origin header, the usual case for same-origin GETs and non-browser clients, return at once.

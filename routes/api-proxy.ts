@@ -1,9 +1,14 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import proxyAddr from '@fastify/proxy-addr'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UpstreamConfig } from '../fastify.config.js'
 import { sendError } from '../plugins/error-handler.js'
 import { GatewayError } from '../src/errors.js'
+import { isUnsafePath } from '../src/http/path-segments.js'
+import { publicOriginLookup } from '../src/http/public-origin.js'
+import { HOP_BY_HOP_REQUEST_HEADERS, STRIPPED_REQUEST_HEADERS, headerNameMatcher } from '../src/proxy/request-headers.js'
+import { isUpstreamCorsHeader, mergeVary, upstreamCookieFilter } from '../src/proxy/response-headers.js'
 
 /** What reply-from hands to onResponse (its published type names the wrong class). */
 interface UpstreamResponse {
@@ -27,21 +32,55 @@ const INVALID_TOKEN = /^\s*bearer\b.*\berror\s*=\s*"?invalid_token"?/i
 /**
  * The `/api/*` reverse proxy: one @fastify/http-proxy registration per upstream, longest prefix first, inside this
  * encapsulated scope. The scope's hooks run for every proxied route and for WebSocket upgrades on them:
+ *   onRequest   refuseUnsafePath        a dot segment or an encoded slash, raw or encoded twice → 400 invalid_request
  *   onRequest   verifyCsrf              foreign Origin → 403 origin_forbidden; unsafe method without X-CSRF → 403
  *   preHandler  requireAccessToken      no live session → 401 no_session, nothing forwarded; else
  *                                       request.accessToken, refreshed when due
  * The header rewrite is synchronous and only reads what the hooks prepared.
  */
 export default async function apiProxyRoutes (fastify: FastifyInstance): Promise<void> {
-  const { proxy: settings, cookie: cookieSettings, server } = fastify.config
+  const { proxy: settings, cookie: cookieSettings, server, csrf } = fastify.config
   const sessionCookie = cookieSettings.name
   const forwardCookies = new Set(settings.forwardCookies.filter(name => name !== sessionCookie))
   const trustProxy = server.trustProxy !== false
+  const isTrustedPeer = server.trustProxy === false ? undefined : proxyAddr.compile([...server.trustProxy])
+  const publicOrigin = server.publicOrigins.length === 0 ? undefined : publicOriginLookup(server.publicOrigins)
+  /** Hop-by-hop headers, the identity and routing deny-list and STRIP_REQUEST_HEADERS, compiled once. */
+  const isStripped = headerNameMatcher([...HOP_BY_HOP_REQUEST_HEADERS, ...STRIPPED_REQUEST_HEADERS, ...settings.stripRequestHeaders])
+  const keepUpstreamCookie = upstreamCookieFilter(sessionCookie)
+  /** With ALLOWED_ORIGINS, answers vary by Origin even for requests without one (a cache must not mix them). */
+  const alwaysVaryOnOrigin = csrf.allowedOrigins.length > 0
 
   // Bodies stream through as they arrive: none of the app's parsers (nor their body limit) applies to proxied calls.
   fastify.removeAllContentTypeParsers()
+  fastify.addHook('onRequest', refuseUnsafePath)
   fastify.addHook('onRequest', fastify.verifyCsrf)
   fastify.addHook('preHandler', fastify.requireAccessToken)
+
+  /** Nothing that could climb out of an upstream's prefix is forwarded, on HTTP or WebSocket (src/http/path-segments.ts). */
+  function refuseUnsafePath (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+    if (isUnsafePath(request.url)) {
+      done(new GatewayError('invalid_request', { message: 'The path has a dot segment, an encoded slash or backslash, or an undecodable escape' }))
+      return
+    }
+    done()
+  }
+
+  /**
+   * X-Forwarded-Host and -Proto: from PUBLIC_ORIGIN when it is set (the one the request's host names); else from a
+   * TRUST_PROXY peer (its X-Forwarded-* or the Host it sent); else none, since a client's Host is its own choice.
+   */
+  function setForwardedOrigin (request: ProxiedRequest, headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
+    if (publicOrigin !== undefined) {
+      const named = publicOrigin(request.host)
+      if (named === undefined) return
+      headers['x-forwarded-host'] = named.host
+      headers['x-forwarded-proto'] = named.proto
+    } else if (isTrustedPeer !== undefined && isTrustedPeer(request.raw.socket?.remoteAddress ?? '', 0)) {
+      headers['x-forwarded-host'] = request.host
+      headers['x-forwarded-proto'] = request.protocol
+    }
+  }
 
   /** The client's address chain: only a trusted proxy's X-Forwarded-For is kept, then the peer is appended. */
   function forwardedFor (request: ProxiedRequest): string {
@@ -55,20 +94,16 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
     return kept.length === 0 ? undefined : kept.map(pair => pair.trim()).join('; ')
   }
 
-  /** Request headers about the client's hop to us (RFC 9110 §7.6.1, and proxy credentials), never forwarded. */
-  const HOP_BY_HOP_REQUEST = ['forwarded', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'expect'] as const
-
   function rewriteRequestHeaders (request: ProxiedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     // reply-from passes a copy of the client's headers without Connection and the names it lists. Unset values are
-    // skipped by the HTTP client; assigning undefined is cheaper than delete on this path, and a name the client did
-    // not send is left alone (adding it, even as undefined, would only make the object bigger for every later step).
-    // `expect`: Node has already answered 100-continue to the client; the body follows as a stream.
-    for (const name of HOP_BY_HOP_REQUEST) if (headers[name] !== undefined) headers[name] = undefined
+    // skipped by the HTTP client; assigning undefined is cheaper than delete on this path. Stripped: hop-by-hop
+    // headers about the client's hop to us (RFC 9110 §7.6.1, proxy credentials; `expect`: Node has already answered
+    // 100-continue, the body follows as a stream) and the identity and routing deny-list (src/proxy/request-headers.ts).
+    for (const name in headers) if (isStripped(name)) headers[name] = undefined
     headers.authorization = `Bearer ${request.accessToken}`
     if (headers.cookie !== undefined) headers.cookie = keptCookies(headers.cookie)
     headers['x-forwarded-for'] = forwardedFor(request)
-    headers['x-forwarded-proto'] = request.protocol
-    headers['x-forwarded-host'] = request.host
+    setForwardedOrigin(request, headers)
     headers['x-request-id'] = request.id
     return headers
   }
@@ -78,30 +113,36 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
     const headers: OutgoingHttpHeaders = {
       authorization: `Bearer ${request.accessToken}`,
       'x-forwarded-for': forwardedFor(request),
-      'x-forwarded-proto': request.protocol,
-      'x-forwarded-host': request.host,
       'x-request-id': request.id
     }
+    setForwardedOrigin(request, headers)
     const cookie = keptCookies(request.headers.cookie)
     if (cookie !== undefined) headers.cookie = cookie
     return headers
   }
 
-  /** Response headers that describe the upstream connection, not ours (RFC 9110 §7.6.1), or that the gateway owns. */
-  const DROPPED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'access-control-allow-origin', 'access-control-allow-credentials'])
+  /** Response headers that describe the upstream connection, not ours (RFC 9110 §7.6.1). */
+  const DROPPED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade'])
 
-  function rewriteResponseHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  // reply-from always passes the request; its type says it may not.
+  function rewriteResponseHeaders (headers: IncomingHttpHeaders, request?: ProxiedRequest): IncomingHttpHeaders {
     // A new object with the headers that stay: deleting names from the parsed object instead costs V8 a change of its
     // layout on every response (most upstreams send Connection: keep-alive).
-    const listed = headers.connection === undefined ? undefined : headers.connection.split(',').map(name => name.trim().toLowerCase())
+    // undici hands over a header the upstream sent twice as an array, whatever its type says: String() joins with ','.
+    const connection: string | string[] | undefined = headers.connection
+    const listed = connection === undefined ? undefined : String(connection).split(',').map(name => name.trim().toLowerCase())
     const kept: IncomingHttpHeaders = {}
     for (const name in headers) {
-      if (DROPPED_RESPONSE.has(name) || listed?.includes(name) === true) continue
+      // The gateway owns the CORS answer (plugins/csrf.ts set it on the reply already): an upstream's never counts.
+      if (DROPPED_RESPONSE.has(name) || isUpstreamCorsHeader(name) || listed?.includes(name) === true) continue
       kept[name] = headers[name]
     }
-    // The gateway owns the session cookie and the CORS answer; an upstream can set neither.
-    const setCookie = kept['set-cookie']
-    if (setCookie !== undefined) kept['set-cookie'] = setCookie.filter(line => line.slice(0, line.indexOf('=')).trim() !== sessionCookie)
+    // The gateway owns its cookies (any name starting with COOKIE_NAME, and the nameless one that reads as such).
+    // A lone Set-Cookie line comes as a string, several as an array (the type says array only).
+    const setCookie: string | string[] | undefined = kept['set-cookie']
+    if (setCookie !== undefined) kept['set-cookie'] = typeof setCookie === 'string' ? [setCookie].filter(keepUpstreamCookie) : setCookie.filter(keepUpstreamCookie)
+    // The upstream's Vary replaces the reply's: keep the gateway's Origin in it.
+    if (alwaysVaryOnOrigin || request?.headers.origin !== undefined) kept.vary = mergeVary(kept.vary as string | string[] | undefined, 'Origin')
     return kept
   }
 
@@ -122,6 +163,14 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
   }
 
   /**
+   * Undoes the copy of a refused answer's headers, but leaves the gateway's CORS headers and Vary (which holds Origin
+   * when CORS applies, merged or the gateway's own) on the reply, for the retried answer or the error that follows.
+   */
+  function removeUpstreamHeaders (reply: ProxiedReply, res: UpstreamResponse): void {
+    for (const name of Object.keys(res.headers)) if (name !== 'vary' && !isUpstreamCorsHeader(name)) reply.removeHeader(name)
+  }
+
+  /**
    * The upstream refused the token. Use the session's newer token if another request already refreshed it, else
    * force one refresh; then ask again once. The retry passes whatever it gets through, so this never loops.
    */
@@ -130,7 +179,7 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
     try {
       await fastify.refresher.renewRefused(request as FastifyRequest)
     } catch (err) {
-      for (const name of Object.keys(res.headers)) reply.removeHeader(name)
+      removeUpstreamHeaders(reply, res)
       if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) {
         request.session = null
         reply.clearSessionCookie()
@@ -140,7 +189,7 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
       reply.send(err)
       return
     }
-    for (const name of Object.keys(res.headers)) reply.removeHeader(name)
+    removeUpstreamHeaders(reply, res)
     const { url, options } = reply.fromParameters(request.url, request.params, prefix)
     reply.from(url, { ...options, onResponse: passThrough })
   }

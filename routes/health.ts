@@ -11,8 +11,9 @@ const PROBE_KEY = 'bff:readyz-probe'
 
 const probeOptions = {
   // Probes are frequent: logged below info, never rate-limited, and CSRF rules never apply (no verifyCsrf hook).
+  // Orchestrators probe by IP, so PUBLIC_ORIGIN's Host check does not apply either.
   logLevel: 'warn',
-  config: { rateLimit: false }
+  config: { rateLimit: false, anyHost: true }
 } as const
 
 /**

@@ -34,6 +34,7 @@ export const ERROR_CATALOG = {
   // Request protection
   csrf_required: [403, 'This request needs the anti-CSRF header'],
   origin_forbidden: [403, 'Requests from this origin are not allowed'],
+  misdirected_request: [421, 'This gateway does not serve that host'],
   admin_unauthorized: [401, 'The admin API needs a valid bearer token'],
   // Identity provider
   idp_unavailable: [502, 'The identity provider is unavailable'],

@@ -10,7 +10,7 @@ const load = (overrides: Env = {}) => loadConfig({ ...BASE, ...overrides })
 
 t.test('defaults', async t => {
   const config = load()
-  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, logLevel: 'info', adminPort: 9091, shutdownTimeoutMs: 10_000 })
+  t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, publicOrigins: [], logLevel: 'info', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.idp.issuer, 'https://tenant.eu.auth0.com/')
   t.equal(config.idp.tokenUrl, 'https://tenant.eu.auth0.com/oauth/token')
   t.equal(config.idp.revokeUrl, 'https://tenant.eu.auth0.com/oauth/revoke')
@@ -27,7 +27,7 @@ t.test('defaults', async t => {
   t.same(config.session, { idleTimeoutMs: 1_800_000, absoluteTimeoutMs: 43_200_000, maxEntries: 100_000 })
   t.same(config.cookie, { name: '__Host-bff-session', secrets: [SECRET], sameSite: 'strict' })
   t.same(config.refresh, { skewMs: 60_000, minIntervalMs: 10_000 })
-  t.same(config.proxy, { upstreams: [], timeoutMs: 30_000, forwardCookies: [] })
+  t.same(config.proxy, { upstreams: [], timeoutMs: 30_000, forwardCookies: [], stripRequestHeaders: [] })
   t.same(config.csrf, { headerName: 'x-csrf', allowedOrigins: [] })
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.idp) && Object.isFrozen(config.cookie.secrets), 'deeply frozen')
 })
@@ -82,6 +82,26 @@ t.test('each invalid value stops with a message naming the variable', async t =>
   ]
   for (const [env, name] of cases) {
     t.throws(() => load(env), { name: 'ConfigError', message: new RegExp(`^${name}: `) }, `${JSON.stringify(env)} names ${name}`)
+  }
+})
+
+t.test('PUBLIC_ORIGIN: origins only, normalised, without duplicates', async t => {
+  t.same(load({ PUBLIC_ORIGIN: 'https://App.Example.com, https://app.example.com:443/, http://127.0.0.1:3000,http://[::1]:3000' }).server.publicOrigins,
+    ['https://app.example.com', 'http://127.0.0.1:3000', 'http://[::1]:3000'])
+  for (const bad of ['app.example.com', 'https://app.example.com/path', 'https://app.example.com?x', 'https://app.example.com#x',
+    'https://user:pw@app.example.com', 'ftp://app.example.com', 'https://', 'null', 'https://app.example.com/,https:// x']) {
+    t.throws(() => load({ PUBLIC_ORIGIN: bad }), { name: 'ConfigError', message: /^PUBLIC_ORIGIN: expected the origins/ }, bad)
+  }
+})
+
+t.test('STRIP_REQUEST_HEADERS: names and prefixes, lower-cased; never one the proxy needs', async t => {
+  t.same(load({ STRIP_REQUEST_HEADERS: 'X-Tenant-Id, x-internal-*' }).proxy.stripRequestHeaders, ['x-tenant-id', 'x-internal-*'])
+  for (const bad of ['*', 'x-a*b', 'x a', 'x-a:', 'é']) {
+    t.throws(() => load({ STRIP_REQUEST_HEADERS: bad }), { name: 'ConfigError', message: /^STRIP_REQUEST_HEADERS: expected header names/ }, bad)
+  }
+  const protectedCases: Array<[string, string]> = [['Host', 'host'], ['content-length', 'content-length'], ['content-*', 'content-length'], ['t*', 'transfer-encoding'], ['h*', 'host']]
+  for (const [bad, hit] of protectedCases) {
+    t.throws(() => load({ STRIP_REQUEST_HEADERS: bad }), { name: 'ConfigError', message: new RegExp(`^STRIP_REQUEST_HEADERS: "${bad.replace('*', '\\*')}" would remove ${hit}`) }, bad)
   }
 })
 
@@ -150,7 +170,7 @@ t.test('other settings are read as given', async t => {
     AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', SESSION_MAX_ENTRIES: '10', CSRF_HEADER: 'X-Requested-With', ALLOWED_ORIGINS: 'https://app.example.com/path',
     FORWARD_COOKIES: 'a, b'
   })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], logLevel: 'debug', adminPort: 9091, shutdownTimeoutMs: 10_000 })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], publicOrigins: [], logLevel: 'debug', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.cookie.sameSite, 'lax')
   t.equal(config.cookie.name, 'sid')
   t.equal(config.idp.audience, 'https://api.example.com')

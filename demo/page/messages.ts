@@ -30,6 +30,7 @@ const MESSAGES: Record<string, Explanation> = {
   interactive_login_required: { kind: 'error', title: 'Interactive sign-in required', text: 'The identity provider wants a CAPTCHA, which a password sign-in cannot show.' },
   csrf_required: { kind: 'error', title: 'Missing anti-CSRF header', text: 'The request did not carry X-CSRF: 1, so the gateway refused it.' },
   origin_forbidden: { kind: 'error', title: 'Origin not allowed', text: 'The gateway only answers pages from its own origin or ALLOWED_ORIGINS.' },
+  misdirected_request: { kind: 'error', title: 'Wrong address', text: 'The gateway only answers at the addresses in PUBLIC_ORIGIN. Open the page at one of them.' },
   account_blocked: { kind: 'error', title: 'Account blocked', text: 'Too many failed attempts: the identity provider blocked this account. Do not retry; unblock it first.' },
   rate_limited: { kind: 'warn', title: 'Too many requests', text: 'Wait a moment and try again.' },
   internal_error: { kind: 'error', title: 'Something went wrong in the gateway', text: 'The gateway logged the details.' },

@@ -30,13 +30,14 @@ interface Teardown { teardown (fn: () => unknown): void }
 /**
  * One browser per test file, closed when the file's test ends. Playwright gives every launch a fresh temporary
  * profile (`--user-data-dir`) and deletes it on close; each test uses its own context (cookie jar) on top.
+ * `extraFlags` go after the defaults (e.g. `--host-resolver-rules` to point a name at 127.0.0.1).
  */
-export async function launchChromium (t: Teardown): Promise<Browser> {
+export async function launchChromium (t: Teardown, extraFlags: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: the browser tests need it. Install Debian's package: ` +
       'apt-get update && apt-get install -y --no-install-recommends chromium (.ci/run does this), or set CHROMIUM_PATH.')
   }
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: FLAGS, timeout: 30_000 })
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...FLAGS, ...extraFlags], timeout: 30_000 })
   t.teardown(async () => { await browser.close() })
   return browser
 }

@@ -6,8 +6,12 @@
  *   /slow             never answers (until the upstream closes)
  *   /reset            destroys the connection without an answer
  *   /status/NNN       answers NNN with a JSON body
- *   /cookies          sets a harmless cookie, a cookie named like the gateway's session cookie, and CORS headers
- * A Bearer token for which `rejectBearer(token)` is true gets 401 with WWW-Authenticate: Bearer error="invalid_token".
+ *   /cookies          sets a harmless cookie and every way of planting a gateway cookie (HOSTILE_SET_COOKIES), its own
+ *                     CORS headers (HOSTILE_CORS) and `Vary: Accept-Encoding`
+ *   /one-cookie       sets one cookie only, named like the gateway's session cookie (a lone Set-Cookie line)
+ *   /twice            sends Connection and Vary twice each (two header lines), one Connection line naming x-upstream-hop
+ * A Bearer token for which `rejectBearer(token)` is true gets 401 with WWW-Authenticate: Bearer error="invalid_token"
+ * (and, like /cookies, `Access-Control-Allow-Origin: *` and a Vary of its own).
  * WebSocket upgrades on any path are accepted and every message is echoed back.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -48,6 +52,34 @@ export interface TestUpstream {
 }
 
 const CHUNK = Buffer.alloc(64 * 1024, 'x')
+
+/**
+ * What /cookies sets besides `theme=dark`: the session and MFA cookies, another name starting like them, other cases,
+ * padding, and nameless cookies that browsers store under the empty name and send back as `__Host-bff-session=…`.
+ */
+export const HOSTILE_SET_COOKIES = [
+  '__Host-bff-session=forged; Path=/; Secure',
+  '__Host-bff-session-mfa=forged; Path=/; Secure',
+  '__Host-bff-sessionX=forged; Path=/; Secure',
+  '__HOST-BFF-SESSION=forged; Path=/; Secure',
+  ' \t__Host-bff-session =forged; Path=/; Secure',
+  '=__Host-bff-session=forged; Path=/; Secure',
+  ' =__Host-bff-session=forged; Path=/; Secure',
+  '__Host-bff-session; Path=/; Secure',
+  'nameless; Path=/; Secure',
+  'no-equals-before; semicolon=__Host-bff-session=forged'
+]
+
+/** The CORS answer /cookies and the invalid_token 401 give of their own. */
+export const HOSTILE_CORS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-credentials': 'true',
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE',
+  'access-control-allow-headers': '*',
+  'access-control-allow-private-network': 'true',
+  'access-control-max-age': '86400',
+  'access-control-expose-headers': 'x-total-count'
+}
 
 function bearerOf (request: IncomingMessage): string | undefined {
   return /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1]
@@ -96,7 +128,7 @@ export async function startUpstream (t: Teardown): Promise<TestUpstream> {
     const recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes }
     record(recorded)
     if (token !== undefined && upstream.rejectBearer(token)) {
-      res.writeHead(401, { 'www-authenticate': 'Bearer realm="api", error="invalid_token", error_description="token revoked"', 'content-type': 'application/json' })
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="api", error="invalid_token", error_description="token revoked"', 'content-type': 'application/json', 'access-control-allow-origin': '*', vary: 'Authorization' })
       res.end(JSON.stringify({ error: 'invalid_token' }))
       return
     }
@@ -118,8 +150,15 @@ export async function startUpstream (t: Teardown): Promise<TestUpstream> {
       return
     }
     if (mode === 'cookies') {
-      res.setHeader('set-cookie', ['theme=dark; Path=/', '__Host-bff-session=forged; Path=/; Secure'])
-      res.setHeader('access-control-allow-origin', '*')
+      res.setHeader('set-cookie', ['theme=dark; Path=/', ...HOSTILE_SET_COOKIES])
+      for (const [name, value] of Object.entries(HOSTILE_CORS)) res.setHeader(name, value)
+      res.setHeader('vary', 'Accept-Encoding')
+    }
+    if (mode === 'one-cookie') res.setHeader('set-cookie', '__Host-bff-session=forged; Path=/; Secure')
+    if (mode === 'twice') {
+      res.setHeader('connection', ['keep-alive', 'x-upstream-hop'])
+      res.setHeader('x-upstream-hop', 'secret')
+      res.setHeader('vary', ['Accept-Encoding', 'Cookie'])
     }
     if (mode === 'hop') {
       // Hop-by-hop headers of the upstream's own connection, one of them named only in Connection.

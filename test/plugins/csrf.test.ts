@@ -18,6 +18,7 @@ async function build (t: Test, env: Record<string, string> = {}): Promise<Fastif
     scope.route({ method: ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/guarded', handler: async () => ({ ok: true }) })
   })
   app.get('/open', async () => ({ ok: true }))
+  app.get('/probe', { config: { anyHost: true } }, async () => ({ ok: true }))
   t.teardown(async () => { await app.close() })
   await app.ready()
   return app
@@ -97,4 +98,63 @@ t.test('preflight: answered for listed origins on any path, refused for others',
   t.equal(refused.headers['access-control-allow-origin'], undefined)
   const plainOptions = await app.inject({ method: 'OPTIONS', url: '/guarded', headers: { origin: 'https://app.example.com' } })
   t.equal(plainOptions.statusCode, 200, 'an OPTIONS without Access-Control-Request-Method is an ordinary request')
+})
+
+t.test('without PUBLIC_ORIGIN the own origin follows Host, so a DNS-rebinding page passes (PUBLIC_ORIGIN is the fix)', async t => {
+  const app = await build(t)
+  const rebound = await app.inject({ method: 'POST', url: '/guarded', headers: { host: 'evil.example', origin: 'http://evil.example', 'x-csrf': '1' } })
+  t.equal(rebound.statusCode, 200)
+})
+
+t.test('PUBLIC_ORIGIN: another Host is 421 misdirected_request on every route but the probes', async t => {
+  const app = await build(t, { PUBLIC_ORIGIN: 'https://gw.example.com,http://127.0.0.1:3000' })
+  for (const host of ['evil.example', 'gw.example.com.evil.example', 'gw.example.com:8443', '127.0.0.1:3001', '127.0.0.1', 'localhost:80']) {
+    for (const url of ['/guarded', '/open', '/no-such-route']) {
+      const res = await app.inject({ method: 'GET', url, headers: { host } })
+      t.equal(res.statusCode, 421, `${host} ${url}`)
+      t.same(JSON.parse(res.body), { statusCode: 421, code: 'misdirected_request', error: 'Misdirected Request', message: 'This gateway does not serve that host' })
+    }
+  }
+  const rebound = await app.inject({ method: 'POST', url: '/guarded', headers: { host: 'evil.example', origin: 'http://evil.example', 'x-csrf': '1' } })
+  t.equal(rebound.statusCode, 421, 'DNS rebinding: refused before the Origin check')
+  t.equal(rebound.headers['access-control-allow-origin'], undefined)
+  const native = await app.inject({ method: 'POST', url: '/guarded', headers: { host: 'evil.example', authorization: 'Session x', 'x-csrf': '1' } })
+  t.equal(native.statusCode, 421, 'no Origin, a header session: refused too')
+  for (const host of ['gw.example.com', 'GW.EXAMPLE.COM', 'gw.example.com:443', '127.0.0.1:3000']) {
+    t.equal((await app.inject({ method: 'GET', url: '/open', headers: { host } })).statusCode, 200, host)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/probe', headers: { host: '10.1.2.3:3000' } })).statusCode, 200, 'probes answer any Host')
+})
+
+t.test('PUBLIC_ORIGIN replaces the Host-derived origin in the Origin check; ALLOWED_ORIGINS still adds CORS', async t => {
+  const app = await build(t, { PUBLIC_ORIGIN: 'https://gw.example.com,https://www.example.com', ALLOWED_ORIGINS: 'https://app.example.com' })
+  const call = async (origin: string, host = 'gw.example.com'): Promise<{ statusCode: number, headers: Record<string, unknown> }> =>
+    await app.inject({ method: 'POST', url: '/guarded', headers: { origin, host, 'x-csrf': '1' } })
+  t.equal((await call('https://gw.example.com')).statusCode, 200)
+  t.equal((await call('https://www.example.com')).statusCode, 200, 'every public origin is the gateway\'s own')
+  t.equal((await call('http://gw.example.com')).statusCode, 403, 'the scheme counts: no http leniency with PUBLIC_ORIGIN')
+  t.equal((await call('https://gw.example.com:8443')).statusCode, 403)
+  const listed = await call('https://app.example.com')
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.headers['access-control-allow-origin'], 'https://app.example.com')
+  const own = await call('https://gw.example.com')
+  t.equal(own.headers['access-control-allow-origin'], undefined, 'same origin: no CORS headers')
+  for (const origin of ['https://evil.example', 'null', 'https://gw.example.com.evil.example']) t.equal((await call(origin)).statusCode, 403, origin)
+  const preflight = await app.inject({ method: 'OPTIONS', url: '/guarded', headers: { host: 'gw.example.com', origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+  t.equal(preflight.statusCode, 403, 'a foreign preflight')
+  t.equal((await app.inject({ method: 'GET', url: '/guarded', headers: { host: 'gw.example.com', origin: 'https://evil.example' } })).statusCode, 403, 'safe methods too')
+})
+
+t.test('PUBLIC_ORIGIN behind a TRUST_PROXY address: the proxy\'s X-Forwarded-Host is the host checked', async t => {
+  const app = await build(t, { PUBLIC_ORIGIN: 'https://gw.example.com' })
+  // The plugin alone has no trust proxy: a client's X-Forwarded-Host changes nothing.
+  t.equal((await app.inject({ method: 'GET', url: '/open', headers: { host: 'evil.example', 'x-forwarded-host': 'gw.example.com' } })).statusCode, 421)
+  const trusted = Fastify({ trustProxy: ['127.0.0.1'] })
+  trusted.register(configPlugin, { config: loadConfig(testEnv({ url: 'http://127.0.0.1:9' }, { PUBLIC_ORIGIN: 'https://gw.example.com' })) })
+  trusted.register(errorHandlerPlugin)
+  trusted.register(csrfPlugin)
+  trusted.get('/open', async () => ({ ok: true }))
+  t.teardown(async () => { await trusted.close() })
+  t.equal((await trusted.inject({ method: 'GET', url: '/open', headers: { host: 'gateway:3000', 'x-forwarded-host': 'gw.example.com' } })).statusCode, 200)
+  t.equal((await trusted.inject({ method: 'GET', url: '/open', headers: { host: 'gw.example.com', 'x-forwarded-host': 'evil.example' } })).statusCode, 421)
 })
