@@ -40,18 +40,22 @@ export async function createRedisEndBus (options: RedisEndBusOptions): Promise<E
     subscribed = true
   }
   subscriber.on('ready', () => { subscribe().catch((err: Error) => { onError?.(err) }) })
-  if (subscriber.status === 'wait') {
+  if (subscriber.status !== 'ready') {
     // The first attempt ends the wait, whatever its outcome (a Cluster's connect() may settle only much later).
     await new Promise<void>(resolve => {
       const done = (): void => {
         subscriber.off('close', done)
+        subscriber.off('ready', done)
         resolve()
       }
       subscriber.once('close', done)
-      subscriber.connect().then(done, (err: Error) => {
-        onError?.(err)
-        done()
-      })
+      subscriber.once('ready', done)
+      if (subscriber.status === 'wait') {
+        subscriber.connect().catch((err: Error) => {
+          onError?.(err)
+          done()
+        })
+      }
     })
   }
   if (subscriber.status === 'ready') await subscribe().catch((err: Error) => { onError?.(err) })

@@ -25,7 +25,7 @@ import { LRUCache } from 'lru-cache'
 import { systemClock, type Clock } from '../clock.js'
 import type { Sealer } from '../crypto/sealer.js'
 import { GatewayError } from '../errors.js'
-import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
+import type { ClaimedExpiry, SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
 import { copyRecord } from './record-copy.js'
 import { createSessionReader } from './redis-read-batch.js'
 import { isIndexedUser, userIndexKeyFor } from './user-index.js'
@@ -72,14 +72,15 @@ redis.call('DEL', KEYS[1])
 return fields`
 
 /** Hands out (and removes) the members of the expiry set due by ARGV[1], at most ARGV[2]: each to one caller. */
-const CLAIM_LUA = `local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+const CLAIM_LUA = `local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
 return due`
 
 interface WithScripts {
   bffSessionSet?: (key: string, sealed: string, lastSeenAt: string, ttlMs: string, mode: '' | 'xx') => Promise<number>
   bffSessionTouch?: (key: string, lastSeenAt: string, ttlMs: string) => Promise<number>
   bffSessionTake?: (key: string) => Promise<[string | null, string | null] | null>
+  /** Flat: key, score, key, score… */
   bffSessionClaim?: (key: string, now: string, limit: string) => Promise<string[]>
 }
 
@@ -214,7 +215,11 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     take,
 
     async claimExpired (now, limit) {
-      return await command(async () => await claimScript.call(client, expiriesKey, String(now), String(limit)))
+      const flat = await command(async () => await claimScript.call(client, expiriesKey, String(now), String(limit)))
+      const claimed: ClaimedExpiry[] = []
+      // Past its due time plus the grace, the hash may have expired by its TTL: missing then, it was lost.
+      for (let i = 0; i + 1 < flat.length; i += 2) claimed.push({ key: flat[i] ?? '', overdue: Number(flat[i + 1]) + graceMs <= now })
+      return claimed
     },
 
     async countByUser (sub) {

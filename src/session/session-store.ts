@@ -39,6 +39,13 @@ export interface UserSessionEntry {
   readonly record: SessionRecord
 }
 
+/** A key the sweeper claimed. */
+export interface ClaimedExpiry {
+  readonly key: string
+  /** Due so long ago that the store may have forgotten the record (a key missing then was lost, not ended). */
+  readonly overdue: boolean
+}
+
 export interface SessionStore {
   get (key: string): Promise<SessionRecord | undefined>
   /** Stores the record; the store may forget it after ttlMs. */
@@ -63,7 +70,7 @@ export interface SessionStore {
    * TTL, on the store's clock) is at or before `now`, at most `limit`, each handed to one caller only. A store that
    * drops expired entries itself (the memory store, through its onDrop) purges them here and returns none.
    */
-  claimExpired? (now: number, limit: number): Promise<string[]>
+  claimExpired? (now: number, limit: number): Promise<ClaimedExpiry[]>
   /** How many keys a user's index holds (sessions that are gone may still count until listed). */
   countByUser? (sub: string): Promise<number>
   close (): Promise<void>

@@ -197,10 +197,11 @@ export function createSessions (options: SessionsOptions): Sessions {
         const now = clock.now()
         const keys = await store.claimExpired(now, SWEEP_BATCH)
         claimed += keys.length
-        for (const key of keys) {
+        for (const { key, overdue } of keys) {
           const record = await store.get(key)
           if (record === undefined) {
-            await ender.lost(key)
+            // Ended meanwhile by someone who took it (and announced it); or forgotten by the store: lost.
+            if (overdue) await ender.lost(key)
             continue
           }
           if (!isSessionRecord(record)) continue
