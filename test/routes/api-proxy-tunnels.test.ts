@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import type { FastifyInstance } from 'fastify'
+import { sessionKeyFor } from '../../src/session/redis-store.js'
+import { storageKey } from '../../src/session/session-id.js'
 import { SESSION_ENDED_CLOSE_CODE } from '../../src/session/tunnels.js'
 import { buildTestApp, captureLogs, COOKIE_NAME, login, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
@@ -21,7 +23,7 @@ const MINUTE = 60_000
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 3600 })
 const upstream = await startUpstream(t)
-const { prefix: PREFIX } = sharedRedis()
+const { redis, prefix: PREFIX } = sharedRedis()
 
 interface Gateway { app: FastifyInstance, base: string, ws: string, admin: string, logs: LogCapture, timers: ManualTimers }
 
@@ -225,4 +227,20 @@ t.test('two replicas over one Redis: a tunnel on A closes when its session ends 
   await b.app.sessions.sweep()
   t.equal(idp.stats.revokeCalls, before + 1, 'revoked once, by one replica')
   t.equal(sessionEnded(a, 'idle_timeout').length, 0)
+
+  // A message A missed (its subscription was down): A's own sweep finds the tunnel's session gone and closes it.
+  const fourth = await login(a.app)
+  const missed = await openTunnel(a, fourth.value)
+  await redis.del(sessionKeyFor(env.REDIS_KEY_PREFIX, storageKey(fourth.value.slice(0, fourth.value.lastIndexOf('.')))))
+  t.equal(await missed.echo('unaware'), 'unaware', 'nobody told A')
+  a.timers.fire()
+  t.equal((await missed.closed).code, SESSION_ENDED_CLOSE_CODE, 'closed by A\'s sweep')
+})
+
+t.test('the sweeper runs every SESSION_SWEEP_INTERVAL and stops when the app closes', async t => {
+  const gw = await gateway(t, { SESSION_SWEEP_INTERVAL: '5s' })
+  t.same(gw.timers.delays, [5_000])
+  t.equal(gw.timers.pending, 1)
+  await gw.app.close()
+  t.equal(gw.timers.pending, 0, 'no timer left behind')
 })
