@@ -175,7 +175,9 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     await loadSession(request, reply)
     if (request.session !== null) {
       // Not awaited: the new session does not wait for the IdP to revoke the old token.
-      void fastify.sessions.end(request.sessionId, 'replaced', { ip: request.ip, log: request.log })
+      fastify.sessions.end(request.sessionId, 'replaced', { ip: request.ip, log: request.log }).catch((err: unknown) => {
+        request.log.warn({ code: err instanceof GatewayError ? err.code : 'error' }, 'the session this login replaces could not be ended')
+      })
       request.session = null
     }
     const { id, record } = await fastify.sessions.create({

@@ -165,8 +165,11 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     const fields = await command(async () => await takeScript.call(client, sessionKeyFor(keyPrefix, key)))
     const record = fields === null ? undefined : decode(key, fields[0], fields[1])
     opened.delete(key)
-    await command(async () => await client.zrem(expiriesKey, key))
-    if (record !== undefined && isIndexedUser(record.sub)) await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+    // The record is ours now and must reach its revocation: a failed clean-up is left to the sweeper (a claimed key
+    // that is gone is skipped) and to the index's pruning on listing.
+    const cleanUp = [client.zrem(expiriesKey, key)]
+    if (record !== undefined && isIndexedUser(record.sub)) cleanUp.push(client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+    await Promise.allSettled(cleanUp)
     return record
   }
 

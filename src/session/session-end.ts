@@ -122,7 +122,8 @@ export function createSessionEnder (options: SessionEnderOptions): SessionEnder 
 
   function track (work: Promise<void>): Promise<void> {
     pending.add(work)
-    void work.finally(() => pending.delete(work))
+    const settled = (): void => { pending.delete(work) }
+    work.then(settled, settled)
     return work
   }
 
