@@ -37,8 +37,8 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   const cache = new LRUCache<string, SessionRecord>({
     max: options.maxEntries,
     ttlAutopurge: false,
-    // TTLs run on the Sessions layer's clock, read each time: a Date.now() is cheap, and any ttlResolution above 0
-    // makes the cache start a timer per read of its clock to forget the cached value.
+    // TTLs run on the Sessions layer's clock (so a test clock's jump expires entries at once), read on every check: a
+    // Date.now() is cheap, and caching it (ttlResolution > 0) costs a timer each time the cached value is renewed.
     perf: { now: () => clock.now() },
     ttlResolution: 0,
     dispose: (record, key, reason) => {
