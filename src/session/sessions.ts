@@ -62,8 +62,13 @@ export interface Sessions {
 const TOUCH_INTERVAL_CAP_MS = 60_000
 const STORAGE_KEY_CACHE_SIZE = 10_000
 const DEFAULT_MAX_PER_USER = 50
-/** How many expired keys the sweeper claims per store call. */
-const SWEEP_BATCH = 100
+/**
+ * The sweeper claims this many expired keys per store call and ends them in parallel (so as many revocations at once
+ * at most); a claimed key this replica dies before ending is left to Redis' TTL, so batches stay small.
+ */
+const SWEEP_BATCH = 20
+/** At most this many batches per sweep: a backlog (after an outage) waits for the next sweeps, not the shutdown. */
+const SWEEP_MAX_BATCHES = 50
 
 /** Session lifecycle on top of any SessionStore: ids, hashed keys, idle and absolute timeouts. */
 export function createSessions (options: SessionsOptions): Sessions {
@@ -193,23 +198,23 @@ export function createSessions (options: SessionsOptions): Sessions {
     async sweep () {
       if (store.claimExpired === undefined) return 0
       let claimed = 0
-      for (;;) {
+      for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch++) {
         const now = clock.now()
         const keys = await store.claimExpired(now, SWEEP_BATCH)
         claimed += keys.length
-        for (const { key, overdue } of keys) {
+        await Promise.all(keys.map(async ({ key, overdue }) => {
           const record = await store.get(key)
           if (record === undefined) {
             // Ended meanwhile by someone who took it (and announced it); or forgotten by the store: lost.
             if (overdue) await ender.lost(key)
-            continue
+            return
           }
-          if (!isSessionRecord(record)) continue
+          if (!isSessionRecord(record)) return
           const expired = expiredBy(record, now)
           // Touched after its expiry was claimed (the claim removed it from the schedule): scheduled again.
           if (expired === undefined) await store.touch(key, record.lastSeenAt, ttlFor(record, now))
           else await endKey(key, expired)
-        }
+        }))
         if (keys.length < SWEEP_BATCH) break
       }
       // The memory store's expired entries end through dropped(): their revocations are in flight.
