@@ -119,7 +119,8 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
     timers: opts.timers,
     run: async () => {
       await sessions.sweep()
-      for (const key of tunnels.keys()) if (!await sessions.isLiveKey(key)) tunnels.close(key)
+      // All at once: the Redis store sends the reads of one event-loop turn as one pipeline.
+      await Promise.all(tunnels.keys().map(async key => { if (!await sessions.isLiveKey(key)) tunnels.close(key) }))
     },
     onError: err => { fastify.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'session sweep failed; retried at the next interval') }
   })

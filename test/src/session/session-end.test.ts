@@ -260,3 +260,14 @@ t.test('redis: an end on one replica is announced on the other through the chann
   t.equal(b.revoked.length, 1)
   t.same(b.announced, [storageKey(id)], 'B told its own listeners once (its own message is not told twice)')
 })
+
+t.test('redis: an MFA pending login kept in the store is neither scheduled nor given the grace', async t => {
+  const s = setup('redis')
+  await s.store.set('pending', { kind: 'mfa_pending', createdAt: s.clock.now(), lastSeenAt: s.clock.now() } as unknown as SessionRecord, 5 * MINUTE)
+  t.equal(await redis.zcard(expiriesKeyFor(s.keyPrefix)), 0, 'not in the sweeper\'s schedule')
+  const pttl = await redis.pttl(sessionKeyFor(s.keyPrefix, 'pending'))
+  t.ok(pttl > 0 && pttl <= 5 * MINUTE, `its own TTL only (${pttl} ms)`)
+  s.clock.advance(10 * MINUTE)
+  await s.sessions.sweep()
+  t.same(s.ended, [])
+})
