@@ -58,7 +58,9 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   return {
     get size () { return cache.size },
     async get (key) {
-      const record = cache.get(key)
+      // An entry past its TTL is still handed out (and left in place): the reader sees the timeout and ends the session
+      // itself, revoking its token before it answers, rather than the cache dropping it behind its back.
+      const record = cache.get(key, { allowStale: true, noDeleteOnStaleGet: true })
       return record === undefined ? undefined : copyRecord(record)
     },
     async set (key, record, ttlMs) {

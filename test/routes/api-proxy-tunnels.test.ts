@@ -145,7 +145,9 @@ t.test('the absolute timeout noticed on a request closes the tunnel', async t =>
   clock.advance(8 * MINUTE)
   t.equal(await call(gw, 'GET', '/session', value), 200)
   clock.advance(8 * MINUTE)
+  const revocations = idp.stats.revocations
   t.equal(await call(gw, 'GET', '/session', value), 401)
+  t.equal(idp.stats.revocations, revocations + 1, 'revoked before the request was answered')
   t.equal((await tunnel.closed).code, SESSION_ENDED_CLOSE_CODE)
   t.equal(sessionEnded(gw, 'absolute_timeout').length, 1)
 })
