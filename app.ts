@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { serverOptions, type AppConfig } from './fastify.config.js'
 import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
+import type { Timers } from './src/session/sweeper.js'
 import { ConfigError } from './src/errors.js'
 import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
 import adminPlugin from './plugins/admin.js'
@@ -30,6 +31,8 @@ export interface AppDeps {
   clock?: Clock
   fetch?: typeof fetch
   sessionStore?: SessionStore
+  /** The session sweeper's timers. */
+  timers?: Timers
 }
 
 export interface BuildAppOptions {
@@ -53,7 +56,7 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   // Before any route: its preParsing hook must cover them all.
   app.register(connectionLimitsPlugin)
   app.register(csrfPlugin)
-  app.register(sessionsPlugin, { clock, store: deps.sessionStore })
+  app.register(sessionsPlugin, { clock, store: deps.sessionStore, timers: deps.timers })
   app.register(sessionCookiePlugin)
   const idpFetch = metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp))
   app.register(authPlugin, { clock, fetch: idpFetch })

@@ -75,6 +75,10 @@ export interface AppConfig {
     readonly idleTimeoutMs: number
     readonly absoluteTimeoutMs: number
     readonly maxEntries: number
+    /** MAX_SESSIONS_PER_USER: beyond it, a user's oldest session is ended when a new one starts. */
+    readonly maxPerUser: number
+    /** SESSION_SWEEP_INTERVAL: how often sessions that expired unseen are found, ended and their tokens revoked. */
+    readonly sweepIntervalMs: number
   }
   readonly cookie: {
     readonly name: string
@@ -239,6 +243,8 @@ export function loadConfig (env: Env = process.env): AppConfig {
   const idleTimeoutMs = read.duration('SESSION_IDLE_TIMEOUT', '30m')
   const absoluteTimeoutMs = read.duration('SESSION_ABSOLUTE_TIMEOUT', '12h')
   if (idleTimeoutMs > absoluteTimeoutMs) throw new ConfigError('SESSION_IDLE_TIMEOUT: must not be longer than SESSION_ABSOLUTE_TIMEOUT')
+  const sweepIntervalMs = read.duration('SESSION_SWEEP_INTERVAL', '30s')
+  if (sweepIntervalMs < 1_000 || sweepIntervalMs > 3_600_000) throw new ConfigError('SESSION_SWEEP_INTERVAL: expected from 1s to 1h')
   const realm = read.optional('AUTH0_REALM')
   if (!auth0Extensions && (realm !== undefined || read.optional('AUTH0_REALMS') !== undefined)) {
     throw new ConfigError('AUTH0_REALM / AUTH0_REALMS: the password-realm grant is an Auth0 extension; with OIDC_ISSUER set OIDC_AUTH0_EXTENSIONS=on to use it')
@@ -283,7 +289,9 @@ export function loadConfig (env: Env = process.env): AppConfig {
     session: {
       idleTimeoutMs,
       absoluteTimeoutMs,
-      maxEntries: sessionMaxEntries
+      maxEntries: sessionMaxEntries,
+      maxPerUser: read.integer('MAX_SESSIONS_PER_USER', 50, 1, 1_000),
+      sweepIntervalMs
     },
     cookie: {
       name: cookieName,

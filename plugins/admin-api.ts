@@ -88,7 +88,7 @@ async function adminApiPlugin (fastify: FastifyInstance): Promise<void> {
       }
     }, async (request) => {
       const { sub } = request.params
-      const ended = await endSessions(fastify, await fastify.sessions.listForUser(sub), request.log)
+      const ended = await endSessions(fastify, await fastify.sessions.listForUser(sub), 'admin', { log: request.log })
       audit(request, 'admin.sessions.end_all', sub, ended)
       return { ended }
     })
@@ -105,7 +105,7 @@ async function adminApiPlugin (fastify: FastifyInstance): Promise<void> {
         audit(request, 'admin.sessions.end_one', sub, 0)
         throw new GatewayError('session_not_found')
       }
-      const ended = await endSessions(fastify, [entry], request.log)
+      const ended = await endSessions(fastify, [entry], 'admin', { log: request.log })
       audit(request, 'admin.sessions.end_one', sub, ended)
       return { ended }
     })

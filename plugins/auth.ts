@@ -32,7 +32,7 @@ declare module 'fastify' {
       /** Creates a session from a token response (password or MFA grants) and sets the cookie. */
       startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet, options?: StartSessionOptions): Promise<SessionRecord>
       logout (request: FastifyRequest, reply: FastifyReply): Promise<void>
-      /** Ends the request's session without revoking (the IdP already refused its refresh token). */
+      /** Ends the request's session after the IdP refused its refresh token (revoked anyway, see session-end.ts). */
       dropSession (request: FastifyRequest, reply: FastifyReply): Promise<void>
     }
   }
@@ -103,6 +103,8 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     fetch: opts.fetch
   })
   fastify.decorate('tokenClient', tokenClient)
+  // Every end of a session revokes its refresh token through here (src/session/session-end.ts).
+  fastify.sessionEnder.setRevoker(async (refreshToken, context) => { await tokenClient.revoke(refreshToken, context) })
   fastify.decorate('idTokenVerifier', idTokenVerifier)
   const identifiers = createIdentifierHasher(fastify.config.logHashKey)
   fastify.decorate('hashIdentifier', identifiers.forLog)
@@ -169,24 +171,16 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
     }
   }
 
-  /** Revokes a refresh token; a failure is logged and never keeps anyone signed in. */
-  async function revokeQuietly (refreshToken: string | undefined, request: FastifyRequest): Promise<void> {
-    if (refreshToken === undefined) return
-    try {
-      await tokenClient.revoke(refreshToken, { ip: request.ip })
-    } catch (err) {
-      request.log.warn({ idp: err instanceof IdpError ? err.toJSON() : { message: String(err) } }, 'refresh token revocation failed; the session is ended anyway')
-    }
-  }
-
   async function startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet, options: StartSessionOptions = {}): Promise<SessionRecord> {
     const { sub, user } = await userFrom(tokens, request.log)
     // Session fixation: whatever session the request came with is ended before a new one starts.
     await loadSession(request, reply)
     if (request.session !== null) {
-      const previous = request.session
-      await fastify.sessions.destroy(request.sessionId)
-      void revokeQuietly(previous.refreshToken, request)
+      // Not awaited: the new session does not wait for the IdP to revoke the old token.
+      fastify.sessions.end(request.sessionId, 'replaced', { ip: request.ip, log: request.log }).catch((err: unknown) => {
+        request.log.warn({ code: err instanceof GatewayError ? err.code : 'error' }, 'the session this login replaces could not be ended')
+      })
+      request.session = null
     }
     const { id, record } = await fastify.sessions.create({
       sub,
@@ -236,15 +230,14 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
       const record = request.session
       reply.clearSessionCookie()
       if (record === null) return
-      await fastify.sessions.destroy(request.sessionId)
+      await fastify.sessions.end(request.sessionId, 'logout', { ip: request.ip, log: request.log })
       request.session = null
-      await revokeQuietly(record.refreshToken, request)
       request.log.info({ event: 'logout', sub: record.sub }, 'session ended')
     },
 
     async dropSession (request: FastifyRequest, reply: FastifyReply) {
       reply.clearSessionCookie()
-      if (request.sessionId !== '') await fastify.sessions.destroy(request.sessionId)
+      if (request.sessionId !== '') await fastify.sessions.end(request.sessionId, 'refresh_refused', { ip: request.ip, log: request.log })
       request.session = null
     }
   })

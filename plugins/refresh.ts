@@ -200,7 +200,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
     if ((err.error === 'invalid_grant' || err.error === 'access_denied') && !isClientAuthenticationFailure(err)) {
       log.info({ event: 'refresh', outcome: 'invalid_grant', idp: err.toJSON() }, 'refresh token refused; session ended')
       fastify.metrics?.refreshOutcome('invalid_grant')
-      await fastify.sessions.destroy(sessionId)
+      await fastify.sessions.end(sessionId, 'refresh_refused', { log })
       return new GatewayError('session_expired', { cause: err })
     }
     if (err.status === 429) {
@@ -266,7 +266,8 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
       request.accessToken = next.accessToken
     } catch (err) {
       if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) {
-        await fastify.sessions.destroy(sessionId)
+        // Already ended if the IdP refused the token; otherwise there is no refresh token to renew it with.
+        await fastify.sessions.end(sessionId, 'token_expired', { ip: request.ip, log: request.log })
         request.session = null
         reply.clearSessionCookie()
         throw new GatewayError('session_expired', { cause: err })

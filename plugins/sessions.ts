@@ -6,9 +6,13 @@ import type { Clock } from '../src/clock.js'
 import { createSealer } from '../src/crypto/sealer.js'
 import { createMemoryStore } from '../src/session/memory-store.js'
 import { createLocalLock, createRedisLock, type RedisClient, type RefreshLock } from '../src/session/refresh-lock.js'
+import { createRedisEndBus } from '../src/session/redis-end-bus.js'
 import { createRedisStore } from '../src/session/redis-store.js'
-import type { SessionStore } from '../src/session/session-store.js'
+import { createSessionEnder, type EndBus, type SessionEnder } from '../src/session/session-end.js'
+import type { SessionRecord, SessionStore } from '../src/session/session-store.js'
 import { createSessions, type Sessions } from '../src/session/sessions.js'
+import { startSweeper, type Timers } from '../src/session/sweeper.js'
+import { createTunnelRegistry, type TunnelRegistry } from '../src/session/tunnels.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,6 +23,10 @@ declare module 'fastify' {
      */
     pendingLoginStore: SessionStore
     sessions: Sessions
+    /** Where every session end goes (issue #15); the auth plugin gives it the IdP revocation. */
+    sessionEnder: SessionEnder
+    /** The open `/api` WebSocket tunnels, by session: closed (4401) when their session ends. */
+    tunnels: TunnelRegistry
     /** One refresh per session at a time: across replicas with Redis, in this process otherwise. */
     refreshLock: RefreshLock
     /** The ioredis client when SESSION_STORE=redis (e.g. for @fastify/rate-limit's `redis` option), else null. */
@@ -32,6 +40,8 @@ export interface SessionsPluginOptions {
   store?: SessionStore | undefined
   /** The refresh lock to go with an injected store; an in-process lock by default. */
   lock?: RefreshLock | undefined
+  /** The sweeper's timers (tests drive them by hand). */
+  timers?: Timers | undefined
 }
 
 /** Reconnection back-off: quick, so the gateway is back within a second of Redis. */
@@ -52,6 +62,9 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
   const onImpossibleActivity = (reason: string): void => {
     fastify.log.warn({ event: 'session_activity_invalid', reason }, 'a stored session\'s last-activity time is impossible (the stored value was altered?): treated as expired')
   }
+  let bus: EndBus | undefined
+  // The memory store reports what it drops (eviction, expiry) before the Sessions layer exists: bound below.
+  let dropped: (key: string, record: SessionRecord, reason: 'evicted' | 'expired') => void = () => {}
   if (opts.store !== undefined) {
     store = opts.store
     lock = opts.lock ?? createLocalLock()
@@ -66,14 +79,24 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
       sealer,
       userIndexTtlMs: session.absoluteTimeoutMs,
       onImpossibleActivity,
+      clock: opts.clock,
+      // A session's hash outlives its expiry this long, for a sweeper to read its refresh token and revoke it.
+      graceMs: Math.max(300_000, 4 * session.sweepIntervalMs),
       onUnreadable: () => { fastify.log.warn('a stored session cannot be decrypted (its SESSION_ENCRYPTION_KEY was removed, or the value was altered): treated as no session') }
     })
     lock = createRedisLock(client, { keyPrefix: redis.keyPrefix })
+    bus = await createRedisEndBus({
+      client,
+      keyPrefix: redis.keyPrefix,
+      onError: err => { if (!closing) fastify.log.debug({ reason: err.message }, 'session end channel: Redis unreachable') }
+    })
     fastify.log.info({ redis: describe(redis), keyPrefix: redis.keyPrefix, sealingKeyId: sealer.keyIds[0] }, 'session store: Redis')
   } else {
     store = createMemoryStore({
       maxEntries: session.maxEntries,
-      onEvict: () => { fastify.log.info('session store at its bound (SESSION_MAX_ENTRIES): least recently used session evicted') }
+      clock: opts.clock,
+      onEvict: () => { fastify.log.info('session store at its bound (SESSION_MAX_ENTRIES): least recently used session evicted') },
+      onDrop: (key, record, reason) => { dropped(key, record, reason) }
     })
     pendingStore = createMemoryStore({
       maxEntries: fastify.config.mfa.pendingMaxEntries,
@@ -85,15 +108,43 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
   fastify.decorate('pendingLoginStore', pendingStore ?? store)
   fastify.decorate('refreshLock', lock)
   fastify.decorate<RedisClient | null>('redis', client)
-  fastify.decorate('sessions', createSessions({
+  const ender = createSessionEnder({ log: fastify.log, bus })
+  const sessions = createSessions({
     store,
     clock: opts.clock,
     idleTimeoutMs: session.idleTimeoutMs,
     absoluteTimeoutMs: session.absoluteTimeoutMs,
-    onImpossibleActivity
-  }))
+    onImpossibleActivity,
+    maxPerUser: session.maxPerUser,
+    ender
+  })
+  dropped = (key, record, reason) => { sessions.dropped(key, record, reason) }
+  const tunnels = createTunnelRegistry({
+    isLive: async key => await sessions.isLiveKey(key),
+    onError: err => { fastify.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot check the session of a new tunnel') }
+  })
+  sessions.onEnded(key => { tunnels.close(key) })
+  fastify.decorate('sessions', sessions)
+  fastify.decorate('sessionEnder', ender)
+  fastify.decorate('tunnels', tunnels)
+
+  // The sweeper: sessions that expired unseen are ended (their refresh tokens revoked), and tunnels whose session
+  // is gone (a missed message from another replica) are closed.
+  const sweeper = startSweeper({
+    intervalMs: session.sweepIntervalMs,
+    timers: opts.timers,
+    run: async () => {
+      await sessions.sweep()
+      // All at once: the Redis store sends the reads of one event-loop turn as one pipeline.
+      await Promise.all(tunnels.keys().map(async key => { if (!await sessions.isLiveKey(key)) tunnels.close(key) }))
+    },
+    onError: err => { fastify.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'session sweep failed; retried at the next interval') }
+  })
   fastify.addHook('onClose', async () => {
     closing = true
+    await sweeper.stop()
+    await ender.drain()
+    await bus?.close()
     await store.close()
     await pendingStore?.close()
     if (client === null) return

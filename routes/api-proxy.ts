@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import proxyAddr from '@fastify/proxy-addr'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -110,6 +111,8 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
 
   /** Headers for the upstream WebSocket handshake: built from scratch, the client's cookies filtered as above. */
   function webSocketHeaders (_defaults: OutgoingHttpHeaders, request: ProxiedRequest): OutgoingHttpHeaders {
+    // The tunnel belongs to the session: closed (4401) when it ends (src/session/tunnels.ts).
+    fastify.tunnels.expect(request.raw.socket, fastify.sessions.keyOf(request.sessionId))
     const headers: OutgoingHttpHeaders = {
       authorization: `Bearer ${request.accessToken}`,
       'x-forwarded-for': forwardedFor(request),
@@ -228,7 +231,9 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
         // reply-from would otherwise retry a GET answered 503 up to ten times; upstream answers pass through.
         retryDelay: () => null
       },
-      wsClientOptions: { rewriteRequestHeaders: webSocketHeaders } as Record<string, unknown>
+      wsClientOptions: { rewriteRequestHeaders: webSocketHeaders } as Record<string, unknown>,
+      // ws keeps the client's TCP socket as `_socket` (no public accessor): how the open tunnel finds its session.
+      wsHooks: { onConnect: (_context, source) => { fastify.tunnels.open((source as unknown as { _socket: Socket })._socket, source) } }
     })
   }
 

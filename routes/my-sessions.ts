@@ -2,7 +2,6 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { GatewayError } from '../src/errors.js'
 import type { UserSessionEntry } from '../src/session/session-store.js'
 import { isWellFormedHandle, sessionHandleOf } from '../src/session/user-index.js'
-import { IdpError } from '../src/token/idp-error.js'
 import { errorResponses } from './schemas.js'
 
 /** One session as a client (or an operator) sees it: never an id, storage key or token. */
@@ -69,19 +68,12 @@ export function findByHandle (fastify: FastifyInstance, entries: readonly UserSe
 }
 
 /**
- * Ends sessions: deletes each, then revokes its refresh token at the IdP (in parallel; a failed revocation is logged
- * and never keeps a session alive). Returns how many were ended.
+ * Ends sessions through the one place sessions end (src/session/session-end.ts): each is taken out of the store, its
+ * refresh token revoked (a failed revocation is logged and never keeps a session alive), its tunnels closed on every
+ * replica. In parallel. Returns how many were ended.
  */
-export async function endSessions (fastify: FastifyInstance, entries: readonly UserSessionEntry[], log: FastifyBaseLogger, ip?: string): Promise<number> {
-  for (const entry of entries) await fastify.sessions.destroyKey(entry.key)
-  await Promise.all(entries.map(async ({ record }) => {
-    if (record.refreshToken === undefined) return
-    try {
-      await fastify.tokenClient.revoke(record.refreshToken, ip === undefined ? {} : { ip })
-    } catch (err) {
-      log.warn({ idp: err instanceof IdpError ? err.toJSON() : { message: String(err) } }, 'refresh token revocation failed; the session is ended anyway')
-    }
-  }))
+export async function endSessions (fastify: FastifyInstance, entries: readonly UserSessionEntry[], reason: 'logout_all' | 'admin', context: { log: FastifyBaseLogger, ip?: string }): Promise<number> {
+  await Promise.all(entries.map(async entry => { await fastify.sessions.endKey(entry.key, reason, context) }))
   return entries.length
 }
 
@@ -130,7 +122,7 @@ export default async function mySessionsRoutes (fastify: FastifyInstance): Promi
     const others = request.query.others === 'true'
     const currentKey = fastify.sessions.keyOf(request.sessionId)
     const entries = await mine(session.sub, currentKey, session)
-    const ended = await endSessions(fastify, entries.filter(entry => !others || entry.key !== currentKey), request.log, request.ip)
+    const ended = await endSessions(fastify, entries.filter(entry => !others || entry.key !== currentKey), 'logout_all', { log: request.log, ip: request.ip })
     if (!others) {
       reply.clearSessionCookie()
       request.session = null
@@ -152,7 +144,7 @@ export default async function mySessionsRoutes (fastify: FastifyInstance): Promi
     const currentKey = fastify.sessions.keyOf(request.sessionId)
     const entry = findByHandle(fastify, await mine(session.sub, currentKey, session), request.params.handle)
     if (entry === undefined) throw new GatewayError('session_not_found')
-    const ended = await endSessions(fastify, [entry], request.log, request.ip)
+    const ended = await endSessions(fastify, [entry], 'logout_all', { log: request.log, ip: request.ip })
     if (entry.key === currentKey) {
       reply.clearSessionCookie()
       request.session = null

@@ -24,7 +24,7 @@ t.test('defaults', async t => {
   t.equal(config.idp.timeoutMs, 5_000)
   t.equal(config.idp.clockToleranceSec, 60)
   t.equal(config.idp.assertionKey, undefined)
-  t.same(config.session, { idleTimeoutMs: 1_800_000, absoluteTimeoutMs: 43_200_000, maxEntries: 100_000 })
+  t.same(config.session, { idleTimeoutMs: 1_800_000, absoluteTimeoutMs: 43_200_000, maxEntries: 100_000, maxPerUser: 50, sweepIntervalMs: 30_000 })
   t.same(config.cookie, { name: '__Host-bff-session', secrets: [SECRET], sameSite: 'strict' })
   t.same(config.refresh, { skewMs: 60_000, minIntervalMs: 10_000 })
   t.same(config.proxy, { upstreams: [], timeoutMs: 30_000, forwardCookies: [], stripRequestHeaders: [] })
@@ -65,6 +65,10 @@ t.test('each invalid value stops with a message naming the variable', async t =>
     [{ PORT: '-1' }, 'PORT'],
     [{ SESSION_MAX_ENTRIES: '0' }, 'SESSION_MAX_ENTRIES'],
     [{ SESSION_MAX_ENTRIES: '1.5' }, 'SESSION_MAX_ENTRIES'],
+    [{ MAX_SESSIONS_PER_USER: '0' }, 'MAX_SESSIONS_PER_USER'],
+    [{ MAX_SESSIONS_PER_USER: '1001' }, 'MAX_SESSIONS_PER_USER'],
+    [{ SESSION_SWEEP_INTERVAL: '500ms' }, 'SESSION_SWEEP_INTERVAL'],
+    [{ SESSION_SWEEP_INTERVAL: '2h' }, 'SESSION_SWEEP_INTERVAL'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ AUTH0_CLIENT_AUTH_METHOD: 'client_secret_jwt' }, 'AUTH0_CLIENT_AUTH_METHOD'],
     [{ AUTH0_ID_TOKEN_SIGNING_ALG: 'none' }, 'AUTH0_ID_TOKEN_SIGNING_ALG'],
@@ -167,7 +171,7 @@ t.test('other settings are read as given', async t => {
   const config = load({
     HOST: '0.0.0.0', PORT: '8080', LOG_LEVEL: 'debug', TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,loopback', COOKIE_SAMESITE: 'Lax',
     COOKIE_NAME: 'sid', AUTH0_AUDIENCE: 'https://api.example.com', AUTH0_SCOPE: 'openid read:orders', AUTH0_CLIENT_AUTH_METHOD: 'client_secret_basic',
-    AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', SESSION_MAX_ENTRIES: '10', CSRF_HEADER: 'X-Requested-With', ALLOWED_ORIGINS: 'https://app.example.com/path',
+    AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', SESSION_MAX_ENTRIES: '10', MAX_SESSIONS_PER_USER: '3', SESSION_SWEEP_INTERVAL: '5s', CSRF_HEADER: 'X-Requested-With', ALLOWED_ORIGINS: 'https://app.example.com/path',
     FORWARD_COOKIES: 'a, b'
   })
   t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: ['127.0.0.1', '10.0.0.0/8', 'loopback'], publicOrigins: [], logLevel: 'debug', adminPort: 9091, shutdownTimeoutMs: 10_000 })
@@ -178,6 +182,8 @@ t.test('other settings are read as given', async t => {
   t.equal(config.idp.authMethod, 'client_secret_basic')
   t.equal(config.idp.idTokenAlg, 'HS256')
   t.equal(config.session.maxEntries, 10)
+  t.equal(config.session.maxPerUser, 3)
+  t.equal(config.session.sweepIntervalMs, 5_000)
   t.equal(config.csrf.headerName, 'x-requested-with')
   t.same(config.csrf.allowedOrigins, ['https://app.example.com'])
   t.same(config.proxy.forwardCookies, ['a', 'b'])

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock } from '../clock.js'
 import type { SessionRecord, SessionStore } from './session-store.js'
 import { copyRecord } from './record-copy.js'
 import { createUserIndex } from './user-index.js'
@@ -8,6 +9,13 @@ export interface MemoryStoreOptions {
   readonly maxEntries: number
   /** Called with a record the store dropped to stay within its bound. */
   readonly onEvict?: (key: string, record: SessionRecord) => void
+  /**
+   * Called with every record the store dropped on its own: to stay within its bound (`evicted`), or because its TTL
+   * ran out (`expired`: noticed on a read or by claimExpired). Not for delete, take or overwrite.
+   */
+  readonly onDrop?: (key: string, record: SessionRecord, reason: 'evicted' | 'expired') => void
+  /** The clock TTLs run on (the Sessions layer's, so a test clock expires entries too). Default: the system's. */
+  readonly clock?: Clock
 }
 
 export interface MemoryStore extends SessionStore {
@@ -22,18 +30,25 @@ export interface MemoryStore extends SessionStore {
  * and shared between copies.
  */
 export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
-  const { onEvict } = options
+  const { onEvict, onDrop } = options
+  const clock = options.clock ?? systemClock
   // The per-user index follows the LRU: whatever leaves the cache (delete, eviction, expiry, overwrite) leaves the index.
   const index = createUserIndex()
   const cache = new LRUCache<string, SessionRecord>({
     max: options.maxEntries,
     ttlAutopurge: false,
-    // The Sessions layer enforces the timeouts on its own clock; this TTL only collects garbage, so a second is precise
-    // enough. The default (1 ms) makes a busy store start a timer every millisecond to refresh its idea of now.
-    ttlResolution: 1_000,
+    // TTLs run on the Sessions layer's clock (so a test clock's jump expires entries at once), read on every check: a
+    // Date.now() is cheap, and caching it (ttlResolution > 0) costs a timer each time the cached value is renewed.
+    perf: { now: () => clock.now() },
+    ttlResolution: 0,
     dispose: (record, key, reason) => {
       index.remove(record.sub, key)
-      if (reason === 'evict') onEvict?.(key, record)
+      if (reason === 'evict') {
+        onEvict?.(key, record)
+        onDrop?.(key, record, 'evicted')
+      } else if (reason === 'expire') {
+        onDrop?.(key, record, 'expired')
+      }
     }
   })
   const put = (key: string, record: SessionRecord, ttlMs: number): void => {
@@ -43,7 +58,9 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
   return {
     get size () { return cache.size },
     async get (key) {
-      const record = cache.get(key)
+      // An entry past its TTL is still handed out (and left in place): the reader sees the timeout and ends the session
+      // itself, revoking its token before it answers, rather than the cache dropping it behind its back.
+      const record = cache.get(key, { allowStale: true, noDeleteOnStaleGet: true })
       return record === undefined ? undefined : copyRecord(record)
     },
     async set (key, record, ttlMs) {
@@ -59,6 +76,19 @@ export function createMemoryStore (options: MemoryStoreOptions): MemoryStore {
       if (record !== undefined) put(key, { ...record, lastSeenAt }, ttlMs)
     },
     async delete (key) { cache.delete(key) },
+    async take (key) {
+      // A stale entry is still taken (and its token revoked) rather than dropped as expired.
+      const record = cache.peek(key, { allowStale: true })
+      if (record === undefined) return undefined
+      cache.delete(key)
+      return record
+    },
+    async claimExpired () {
+      // Expired entries leave through dispose (onDrop 'expired'), which ends them: nothing to hand out.
+      cache.purgeStale()
+      return []
+    },
+    async countByUser (sub) { return index.count(sub) },
     async listByUser (sub) {
       const entries = []
       for (const key of index.keys(sub)) {

@@ -16,12 +16,19 @@
  * every set, its TTL renewed to `userIndexTtlMs` (at least the longest session) each time; a delete removes the key
  * from it; members whose session expired by TTL are pruned when the user's sessions are listed. Separate commands,
  * not one script, so the session and index keys may live on different Cluster slots.
+ *
+ * Expiry (issue #15): every session is also a member of one sorted set, `<prefix>session-expiries`, scored with the
+ * time it expires (its last write or touch plus the TTL the Sessions layer gave). The hash itself lives `graceMs`
+ * longer, so the sweeper that claims an expired member (one script: ZRANGEBYSCORE then ZREM, so each member goes to
+ * one replica) can still read the refresh token it must revoke. Taking a session (ending it) is one script too: read
+ * and delete, so of a logout and a sweeper racing for a key only one gets the record.
  */
 import type { Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock } from '../clock.js'
 import type { Sealer } from '../crypto/sealer.js'
 import { GatewayError } from '../errors.js'
-import type { SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
+import type { ClaimedExpiry, SessionRecord, SessionStore, UserSessionEntry } from './session-store.js'
 import { copyRecord } from './record-copy.js'
 import { createSessionReader } from './redis-read-batch.js'
 import { isIndexedUser, userIndexKeyFor } from './user-index.js'
@@ -39,9 +46,14 @@ export interface RedisStoreOptions {
   readonly onImpossibleActivity?: (reason: string) => void
   /** TTL of a user's index set, renewed on every set: at least the longest session (SESSION_ABSOLUTE_TIMEOUT). Default 24 h. */
   readonly userIndexTtlMs?: number
+  /** The clock expiry scores are on (the Sessions layer's). Default: the system's. */
+  readonly clock?: Clock
+  /** How much longer a session's hash outlives its expiry, for the sweeper to read it. Default 5 minutes. */
+  readonly graceMs?: number
 }
 
 const DEFAULT_USER_INDEX_TTL_MS = 24 * 3_600_000
+const DEFAULT_GRACE_MS = 300_000
 /**
  * How many opened records a replica remembers, with the sealed value each came from (about 4 KB each with a ~0.9 KB
  * access token: the sealed value and the parsed record).
@@ -72,9 +84,33 @@ redis.call('HSET', KEYS[1], 's', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
+/** Reads and deletes a session's hash in one step: of several takers, one gets the fields. */
+const TAKE_LUA = `local fields = redis.call('HMGET', KEYS[1], 'r', 's')
+if not fields[1] then return false end
+redis.call('DEL', KEYS[1])
+return fields`
+
+/** Hands out (and removes) the members of the expiry set due by ARGV[1], at most ARGV[2]: each to one caller. */
+const CLAIM_LUA = `local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+return due`
+
 interface WithScripts {
   bffSessionSet?: (key: string, sealed: string, lastSeenAt: string, ttlMs: string, mode: '' | 'xx') => Promise<number>
   bffSessionTouch?: (key: string, lastSeenAt: string, ttlMs: string) => Promise<number>
+  bffSessionTake?: (key: string) => Promise<[string | null, string | null] | null>
+  /** Flat: key, score, key, score… */
+  bffSessionClaim?: (key: string, now: string, limit: string) => Promise<string[]>
+}
+
+/** The Redis key of the sorted set of session expiries. */
+export function expiriesKeyFor (keyPrefix: string): string {
+  return `${keyPrefix}session-expiries`
+}
+
+/** True for a session's record (the store also keeps MFA pending logins, which have a `kind` and no expiry entry). */
+function isSession (record: SessionRecord): boolean {
+  return !('kind' in record)
 }
 
 /** The Redis key of a session's storage key. */
@@ -85,13 +121,20 @@ export function sessionKeyFor (keyPrefix: string, key: string): string {
 export function createRedisStore (options: RedisStoreOptions): SessionStore {
   const { client, keyPrefix, sealer, onUnreadable, onImpossibleActivity } = options
   const userIndexTtlMs = options.userIndexTtlMs ?? DEFAULT_USER_INDEX_TTL_MS
+  const clock = options.clock ?? systemClock
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS
+  const expiriesKey = expiriesKeyFor(keyPrefix)
   const scripted = client as RedisClient & WithScripts
   if (scripted.bffSessionSet === undefined) client.defineCommand('bffSessionSet', { numberOfKeys: 1, lua: SET_LUA })
   if (scripted.bffSessionTouch === undefined) client.defineCommand('bffSessionTouch', { numberOfKeys: 1, lua: TOUCH_LUA })
+  if (scripted.bffSessionTake === undefined) client.defineCommand('bffSessionTake', { numberOfKeys: 1, lua: TAKE_LUA })
+  if (scripted.bffSessionClaim === undefined) client.defineCommand('bffSessionClaim', { numberOfKeys: 1, lua: CLAIM_LUA })
   const setScript = scripted.bffSessionSet
   const touchScript = scripted.bffSessionTouch
-  /* c8 ignore next -- defineCommand always adds both methods */
-  if (setScript === undefined || touchScript === undefined) throw new TypeError('redis store: defineCommand did not register the scripts')
+  const takeScript = scripted.bffSessionTake
+  const claimScript = scripted.bffSessionClaim
+  /* c8 ignore next -- defineCommand always adds the methods */
+  if (setScript === undefined || touchScript === undefined || takeScript === undefined || claimScript === undefined) throw new TypeError('redis store: defineCommand did not register the scripts')
 
   async function command<T> (run: () => Promise<T>): Promise<T> {
     try {
@@ -135,6 +178,24 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
 
   const readFields = createSessionReader(client)
 
+  /** Records when a session expires, for the sweeper. */
+  const schedule = async (key: string, ttlMs: number): Promise<void> => {
+    await command(async () => await client.zadd(expiriesKey, clock.now() + Math.max(1, Math.ceil(ttlMs)), key))
+  }
+
+  /** Reads and deletes a session in one step, then takes it out of its user's index and the expiry set. */
+  const take = async (key: string): Promise<SessionRecord | undefined> => {
+    const fields = await command(async () => await takeScript.call(client, sessionKeyFor(keyPrefix, key)))
+    const record = fields === null ? undefined : decode(key, fields[0], fields[1], true)
+    opened.delete(key)
+    // The record is ours now and must reach its revocation: a failed clean-up is left to the sweeper (a claimed key
+    // that is gone is skipped) and to the index's pruning on listing.
+    const cleanUp = [client.zrem(expiriesKey, key)]
+    if (record !== undefined && isIndexedUser(record.sub)) cleanUp.push(client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+    await Promise.allSettled(cleanUp)
+    return record
+  }
+
   async function get (key: string, quiet = false): Promise<SessionRecord | undefined> {
     const [sealed, seen] = await command(async () => await readFields(sessionKeyFor(keyPrefix, key)))
     return decode(key, sealed, seen, quiet)
@@ -144,9 +205,12 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
   const write = async (key: string, record: SessionRecord, ttlMs: number, mode: '' | 'xx'): Promise<boolean> => {
     // The record is sealed whole: its lastSeenAt is the floor `s` is judged against.
     const sealed = sealer.seal(JSON.stringify(record), key)
-    const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(record.lastSeenAt), ttl(ttlMs), mode))
+    const session = isSession(record)
+    const keyTtl = session ? ttlMs + graceMs : ttlMs
+    const written = await command(async () => await setScript.call(client, sessionKeyFor(keyPrefix, key), sealed, String(record.lastSeenAt), ttl(keyTtl), mode))
     if (written === 0) return false
     opened.set(key, { sealed, record: copyRecord(record) })
+    if (session) await schedule(key, ttlMs)
     if (!isIndexedUser(record.sub)) return true
     const indexKey = userIndexKeyFor(keyPrefix, record.sub)
     await command(async () => await client.multi().sadd(indexKey, key).pexpire(indexKey, ttl(userIndexTtlMs)).exec())
@@ -165,15 +229,27 @@ export function createRedisStore (options: RedisStoreOptions): SessionStore {
     },
 
     async touch (key, lastSeenAt, ttlMs) {
-      await command(async () => await touchScript.call(client, sessionKeyFor(keyPrefix, key), String(lastSeenAt), ttl(ttlMs)))
+      // Only sessions are touched: the hash keeps its grace, the expiry set the new deadline.
+      const touched = await command(async () => await touchScript.call(client, sessionKeyFor(keyPrefix, key), String(lastSeenAt), ttl(ttlMs + graceMs)))
+      if (touched === 1) await schedule(key, ttlMs)
     },
 
     async delete (key) {
-      // The record names its user: read before deleting, to take the key out of the user's index (rare: logouts).
-      const record = await get(key, true).catch(() => undefined)
-      await command(async () => await client.del(sessionKeyFor(keyPrefix, key)))
-      opened.delete(key)
-      if (record !== undefined && isIndexedUser(record.sub)) await command(async () => await client.srem(userIndexKeyFor(keyPrefix, record.sub), key))
+      await take(key)
+    },
+
+    take,
+
+    async claimExpired (now, limit) {
+      const flat = await command(async () => await claimScript.call(client, expiriesKey, String(now), String(limit)))
+      const claimed: ClaimedExpiry[] = []
+      // Past its due time plus the grace, the hash may have expired by its TTL: missing then, it was lost.
+      for (let i = 0; i + 1 < flat.length; i += 2) claimed.push({ key: flat[i] ?? '', overdue: Number(flat[i + 1]) + graceMs <= now })
+      return claimed
+    },
+
+    async countByUser (sub) {
+      return isIndexedUser(sub) ? await command(async () => await client.scard(userIndexKeyFor(keyPrefix, sub))) : 0
     },
 
     async listByUser (sub) {

@@ -39,6 +39,13 @@ export interface UserSessionEntry {
   readonly record: SessionRecord
 }
 
+/** A key the sweeper claimed. */
+export interface ClaimedExpiry {
+  readonly key: string
+  /** Due so long ago that the store may have forgotten the record (a key missing then was lost, not ended). */
+  readonly overdue: boolean
+}
+
 export interface SessionStore {
   get (key: string): Promise<SessionRecord | undefined>
   /** Stores the record; the store may forget it after ttlMs. */
@@ -52,6 +59,20 @@ export interface SessionStore {
   /** Records activity: sets lastSeenAt and extends the entry's lifetime, if the entry still exists. */
   touch (key: string, lastSeenAt: number, ttlMs: number): Promise<void>
   delete (key: string): Promise<void>
+  /**
+   * Removes the entry and returns what it held, atomically: of several callers (on any replica) taking the same key,
+   * one gets the record. Ending a session goes through here, so its refresh token is revoked once. Without it, the
+   * Sessions layer reads, then deletes.
+   */
+  take? (key: string): Promise<SessionRecord | undefined>
+  /**
+   * The sweeper's claim (issue #15): the keys of sessions whose expiry (the time of their last set or touch plus its
+   * TTL, on the store's clock) is at or before `now`, at most `limit`, each handed to one caller only. A store that
+   * drops expired entries itself (the memory store, through its onDrop) purges them here and returns none.
+   */
+  claimExpired? (now: number, limit: number): Promise<ClaimedExpiry[]>
+  /** How many keys a user's index holds (sessions that are gone may still count until listed). */
+  countByUser? (sub: string): Promise<number>
   close (): Promise<void>
   /** Resolves when the store answers, rejects when it does not (readiness). Without it, /readyz reads an unknown key. */
   ping? (): Promise<void>

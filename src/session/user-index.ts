@@ -10,6 +10,8 @@ export interface UserIndex {
   remove (sub: string, key: string): void
   /** The storage keys indexed for a user (a copy; may name sessions that are gone). */
   keys (sub: string): string[]
+  /** How many keys are indexed for a user. */
+  count (sub: string): number
   /** Users with at least one indexed key. */
   readonly users: number
 }
@@ -49,6 +51,10 @@ export function createUserIndex (): UserIndex {
     keys (sub) {
       const keys = byUser.get(sub)
       return keys === undefined ? [] : typeof keys === 'string' ? [keys] : [...keys]
+    },
+    count (sub) {
+      const keys = byUser.get(sub)
+      return keys === undefined ? 0 : typeof keys === 'string' ? 1 : keys.size
     },
     get users () { return byUser.size }
   }

@@ -152,6 +152,19 @@ export async function runStoreContract (t: ContractTest, makeStore: MakeStore): 
     t.equal(await store.get('never-there'), undefined)
   })
 
+  await t.test('take hands the record out once, to one of several takers, and removes it from the user index', async t => {
+    const store = await fresh(t)
+    if (store.take === undefined) return
+    const record = sampleRecord({ sub: 'taker' })
+    await store.set('k1', record, TTL)
+    const taken = await Promise.all([store.take('k1'), store.take('k1'), store.take('k1')])
+    t.same(taken.filter(r => r !== undefined), [record], 'one taker got it')
+    t.equal(await store.get('k1'), undefined)
+    t.same(await store.listByUser?.('taker') ?? [], [])
+    t.equal(await store.countByUser?.('taker') ?? 0, 0)
+    t.equal(await store.take('never-there'), undefined)
+  })
+
   await t.test('a record stays readable well within its ttl', async t => {
     const store = await fresh(t)
     const record = sampleRecord()

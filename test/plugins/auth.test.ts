@@ -143,7 +143,7 @@ t.test('a session without a refresh token is ended without a revocation call', a
   t.equal(idp.calls.length, 0)
 })
 
-t.test('dropSession ends the session without revoking', async t => {
+t.test('dropSession ends the session and revokes its refresh token (issue #15: every end revokes)', async t => {
   const { app, idp } = await build(t)
   const body = await tokens()
   idp.answers.push(() => json(200, body))
@@ -152,7 +152,7 @@ t.test('dropSession ends the session without revoking', async t => {
   idp.calls.length = 0
   const res = await app.inject({ method: 'POST', url: '/drop', cookies })
   t.equal(res.cookies[0]?.maxAge, 0)
-  t.equal(idp.calls.length, 0)
+  t.match(idp.calls, [{ url: /\/oauth\/revoke$/ }], 'one revocation')
   t.equal((await app.inject({ url: '/me', cookies })).statusCode, 401)
 })
 

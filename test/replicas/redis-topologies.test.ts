@@ -16,6 +16,7 @@ import { Redis } from 'ioredis'
 import type { Env } from '../../fastify.config.js'
 import type { RunningIdp } from '../../idp/app.js'
 import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { storageKey } from '../../src/session/session-id.js'
 import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
 import { redisDir, redisReady, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
@@ -65,7 +66,10 @@ async function sharedSessions (t: Test, { one, two, clock, idp, upstream }: Gate
   t.equal((await two.inject({ url: '/api/third', cookies: alice.cookies })).statusCode, 200)
   t.equal(upstream.requests.at(-1)?.headers.authorization, second, 'the other replica uses the rotated token')
 
+  // The end is announced to the other replica over pub/sub (its WebSocket tunnels close on it, issue #15).
+  const heard = new Promise<string>(resolve => { one.sessions.onEnded(resolve) })
   t.equal((await two.inject({ method: 'DELETE', url: '/session', headers: { 'x-csrf': '1' }, cookies: alice.cookies })).statusCode, 204)
+  t.equal(await heard, storageKey(alice.value.slice(0, alice.value.lastIndexOf('.'))), 'the other replica heard the session end')
   const after = await one.inject({ url: '/session', cookies: { [COOKIE_NAME]: alice.value } })
   t.equal(after.statusCode, 401, 'logged out everywhere')
   t.equal(after.json().code, 'no_session')

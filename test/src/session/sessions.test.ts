@@ -61,7 +61,7 @@ t.test('malformed ids never reach the store', async t => {
     t.equal(isWellFormedSessionId(bad), false, bad)
     t.equal(await sessions.load(bad), undefined)
     t.equal(await sessions.peek(bad), undefined)
-    await sessions.destroy(bad)
+    await sessions.end(bad, 'logout')
   }
   t.same(store.ops, [])
 })
@@ -162,15 +162,20 @@ t.test('save replaces the record with a ttl up to the earlier timeout', async t 
   const { id, record } = await sessions.create(NEW)
   clock.advance(25 * 60_000)
   store.ops.length = 0
-  await sessions.save(id, { ...record, accessToken: 'at-2', version: 1 })
+  // Seen just now: the absolute timeout (5 minutes away) comes before the idle one.
+  await sessions.save(id, { ...record, lastSeenAt: clock.now(), accessToken: 'at-2', version: 1 })
   t.same(store.ops, [`set ${5 * 60_000}`])
-  t.equal((await sessions.peek(id))?.accessToken, 'at-2')
+  store.ops.length = 0
+  // Last seen 8 minutes ago: the store forgets it when the idle timeout says, 2 minutes from now.
+  await sessions.save(id, { ...record, lastSeenAt: clock.now() - 8 * 60_000, accessToken: 'at-3', version: 2 })
+  t.same(store.ops, [`set ${2 * 60_000}`])
+  t.equal((await sessions.peek(id))?.accessToken, 'at-3')
 })
 
-t.test('destroy removes the session', async t => {
+t.test('end removes the session', async t => {
   const { sessions } = setup()
   const { id } = await sessions.create(NEW)
-  await sessions.destroy(id)
+  await sessions.end(id, 'logout')
   t.equal(await sessions.load(id), undefined)
   t.equal(await sessions.peek(id), undefined)
 })

@@ -107,13 +107,13 @@ t.test('Sessions.listForUser: live sessions oldest first; idle and absolute expi
       t.same((await sessions.listForUser('auth0|alice')).map(entry => entry.key), [second.id, third.id].map(storageKey))
       t.equal(await store.get(storageKey(first.id)), undefined, 'the idle session was deleted')
 
-      await sessions.destroy(second.id)
+      await sessions.end(second.id, 'logout')
       t.same((await sessions.listForUser('auth0|alice')).map(entry => entry.key), [storageKey(third.id)], 'logout takes it out')
 
       t.ok(await sessions.load(third.id), 'activity keeps the third alive')
       clock.advance(30 * MINUTE) // the third is past its absolute lifetime (60 min from creation at +21)
       t.same(await sessions.listForUser('auth0|alice'), [])
-      await sessions.destroyKey(storageKey(third.id))
+      await sessions.endKey(storageKey(third.id), 'logout')
     })
   }
 })
