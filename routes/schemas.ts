@@ -59,15 +59,9 @@ const authenticatorSchema = {
 /** 401 from POST /session: the usual error shape, plus the authenticators when the code is mfa_required. */
 export const mfaRequiredReply = {
   type: 'object',
-  required: ['statusCode', 'code', 'error', 'message'],
+  required: errorReply.required,
   additionalProperties: false,
-  properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' },
-    authenticators: { type: 'array', items: authenticatorSchema }
-  }
+  properties: { ...errorReply.properties, code: { type: 'string' }, authenticators: { type: 'array', items: authenticatorSchema } }
 } as const
 
 /** 200 of a completed login (POST /session, POST /session/mfa): the session view, plus the new recovery code (recovery-code logins) and the handle (header sessions). */
