@@ -10,13 +10,17 @@ import adminApiPlugin from './plugins/admin-api.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import authPlugin from './plugins/auth.js'
+import identifierHashPlugin from './plugins/identifier-hash.js'
+import idpPlugin from './plugins/idp.js'
 import configPlugin from './plugins/config.js'
 import connectionLimitsPlugin from './plugins/connection-limits.js'
 import csrfPlugin from './plugins/csrf.js'
 import loginThrottlePlugin from './plugins/login-throttle.js'
 import errorHandlerPlugin, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js'
 import refreshPlugin from './plugins/refresh.js'
+import mfaPlugin from './plugins/mfa.js'
 import sessionCookiePlugin from './plugins/session-cookie.js'
+import sessionLoaderPlugin from './plugins/session-loader.js'
 import sessionsPlugin from './plugins/sessions.js'
 import healthRoutes from './routes/health.js'
 import apiProxyRoutes from './routes/api-proxy.js'
@@ -58,13 +62,18 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   app.register(csrfPlugin)
   app.register(sessionsPlugin, { clock, store: deps.sessionStore, timers: deps.timers })
   app.register(sessionCookiePlugin)
+  app.register(identifierHashPlugin)
+  // Every IdP call goes through this one instrumented fetch (bff_idp_request_duration_seconds).
   const idpFetch = metrics.instrumentFetch(deps.fetch ?? globalThis.fetch, idpEndpointOf(config.idp))
-  app.register(authPlugin, { clock, fetch: idpFetch })
+  app.register(idpPlugin, { clock, fetch: idpFetch })
+  app.register(sessionLoaderPlugin)
+  app.register(authPlugin)
   app.register(refreshPlugin, { clock })
   // Before any route: it hooks every route as it is registered.
   app.register(metricsPlugin, { metrics })
   app.register(loginThrottlePlugin, { clock })
-  app.register(mfaRoutes, { clock, fetch: deps.fetch })
+  app.register(mfaPlugin, { clock })
+  app.register(mfaRoutes)
   app.register(adminPlugin)
   app.register(adminApiPlugin)
   app.register(lifecyclePlugin)

@@ -1,32 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Clock } from '../src/clock.js'
-import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError } from '../src/errors.js'
-import { hasSessionAuthorization, sessionHandleFrom } from '../src/session/header-session.js'
 import type { SessionRecord } from '../src/session/session-store.js'
-import { importAssertionKey, type ClientAuthentication } from '../src/token/client-auth.js'
-import { createIdTokenVerifier, IdTokenError, profileClaims, type IdTokenVerifier } from '../src/token/id-token.js'
+import { IdTokenError, profileClaims } from '../src/token/id-token.js'
 import { IdpError } from '../src/token/idp-error.js'
 import { loginError, misconfigurationHint } from '../src/token/login-errors.js'
-import { createTokenClient, type TokenClient } from '../src/token/token-client.js'
 import type { TokenSet } from '../src/token/token-set.js'
+import type { SessionTransport } from './session-loader.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    tokenClient: TokenClient
-    /** The gateway's client authentication at the IdP (token, revoke and MFA API calls). */
-    idpClientAuth: ClientAuthentication
-    idTokenVerifier: IdTokenVerifier
-    /**
-     * A short, stable handle for a username in logs: a keyed hash (LOG_HASH_KEY, or the first SESSION_SECRET), so a
-     * guessed e-mail address cannot be checked against it (src/crypto/identifier-hash.ts).
-     */
-    hashIdentifier: (username: string) => string
-    /** preHandler: sets request.session (or leaves it null) from the session cookie. Never fails on a bad cookie. */
-    loadSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** preHandler: like loadSession, but answers 401 no_session without a live session. */
-    requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     auth: {
       login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials): Promise<SessionRecord>
       /** Creates a session from a token response (password or MFA grants) and sets the cookie. */
@@ -35,12 +18,6 @@ declare module 'fastify' {
       /** Ends the request's session after the IdP refused its refresh token (revoked anyway, see session-end.ts). */
       dropSession (request: FastifyRequest, reply: FastifyReply): Promise<void>
     }
-  }
-  interface FastifyRequest {
-    session: SessionRecord | null
-    sessionId: string
-    /** How the request's session came: the cookie, or `Authorization: Session <handle>` (native clients). */
-    sessionTransport: SessionTransport
   }
 }
 
@@ -52,106 +29,25 @@ export interface Credentials {
   session_transport?: SessionTransport | undefined
 }
 
-export type SessionTransport = 'cookie' | 'header'
-
 export interface StartSessionOptions {
   /** `header`: no cookie is set; the caller hands out `sessionHandle(request.sessionId)`. Default `cookie`. */
   transport?: SessionTransport | undefined
-}
-
-export interface AuthPluginOptions {
-  clock: Clock
-  fetch?: typeof fetch | undefined
 }
 
 /** The longest User-Agent kept in a session record. */
 const USER_AGENT_MAX = 256
 
 /**
- * The auth plugin: exchanges credentials at the token endpoint, verifies the id_token, creates the server-side
- * session and its cookie, loads sessions from cookies, and ends them (revoking the refresh token).
+ * Login and logout: exchanges credentials at the token endpoint, verifies the id_token, creates the server-side
+ * session and its cookie, and ends sessions (revoking the refresh token). The IdP clients come from plugins/idp.ts,
+ * the request's session from plugins/session-loader.ts.
  */
-async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
+async function authPlugin (fastify: FastifyInstance): Promise<void> {
   const { idp } = fastify.config
-  const { clock } = opts
-  const clientAuth: ClientAuthentication = idp.assertionKey !== undefined
-    ? { method: 'private_key_jwt', clientId: idp.clientId, key: await importAssertionKey(idp.assertionKey.pem, idp.assertionKey.alg), alg: idp.assertionKey.alg, audience: idp.issuer }
-    : { method: idp.authMethod === 'client_secret_basic' ? 'client_secret_basic' : 'client_secret_post', clientId: idp.clientId, clientSecret: idp.clientSecret ?? '' }
-
-  const tokenClient = createTokenClient({
-    tokenUrl: idp.tokenUrl,
-    revokeUrl: idp.revokeUrl,
-    auth: clientAuth,
-    timeoutMs: idp.timeoutMs,
-    clock,
-    scope: idp.scope,
-    audience: idp.audience,
-    // OIDC_ISSUER: auth0-forwarded-for only with OIDC_AUTH0_EXTENSIONS=on; revocation as RFC 7009 (form).
-    forwardClientIp: idp.auth0Extensions,
-    revokeEncoding: idp.provider === 'oidc' ? 'form' : 'json',
-    fetch: opts.fetch
-  })
-  const idTokenVerifier = createIdTokenVerifier({
-    issuer: idp.issuer,
-    clientId: idp.clientId,
-    alg: idp.idTokenAlg,
-    jwksUrl: idp.jwksUrl,
-    clientSecret: idp.clientSecret,
-    clockToleranceSec: idp.clockToleranceSec,
-    timeoutMs: idp.timeoutMs,
-    clock,
-    fetch: opts.fetch
-  })
-  fastify.decorate('tokenClient', tokenClient)
+  const { tokenClient, idTokenVerifier, loadSession } = fastify
+  const headerSessions = fastify.config.login.headerSessions
   // Every end of a session revokes its refresh token through here (src/session/session-end.ts).
   fastify.sessionEnder.setRevoker(async (refreshToken, context) => { await tokenClient.revoke(refreshToken, context) })
-  fastify.decorate('idTokenVerifier', idTokenVerifier)
-  const identifiers = createIdentifierHasher(fastify.config.logHashKey)
-  fastify.decorate('hashIdentifier', identifiers.forLog)
-  fastify.decorate('idpClientAuth', { getter: () => clientAuth })
-  fastify.decorateRequest('session', null)
-  fastify.decorateRequest('sessionId', '')
-  fastify.decorateRequest('sessionTransport', 'cookie')
-
-  const headerSessions = fastify.config.login.headerSessions
-
-  /** Attaches the live session an id names, if any; true when one was attached. */
-  async function attachSession (request: FastifyRequest, id: string, source: 'cookie' | 'handle'): Promise<boolean> {
-    const record = await fastify.sessions.load(id)
-    if (record === undefined) {
-      request.log.debug(`session ${source} names no live session`)
-      return false
-    }
-    request.session = record
-    request.sessionId = id
-    return true
-  }
-
-  /** A native client's `Authorization: Session <handle>`: the same signed id as the cookie, checked the same way. */
-  async function loadHeaderSession (request: FastifyRequest): Promise<void> {
-    request.sessionTransport = 'header'
-    const handle = sessionHandleFrom(request.headers.authorization)
-    const verified = handle === undefined ? undefined : request.verifySignedSessionId(handle)
-    if (verified !== undefined) await attachSession(request, verified.id, 'handle')
-  }
-
-  async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (request.session !== null) return
-    // A request that presents a header session is judged by it alone (it skipped the CSRF header check for that).
-    if (headerSessions && hasSessionAuthorization(request.headers.authorization)) {
-      await loadHeaderSession(request)
-      return
-    }
-    const cookie = request.readSessionCookie()
-    if (cookie === undefined) return
-    if (await attachSession(request, cookie.id, 'cookie') && cookie.renew) reply.setSessionCookie(cookie.id)
-  }
-
-  fastify.decorate('loadSession', loadSession)
-  fastify.decorate('requireSession', async function (request: FastifyRequest, reply: FastifyReply) {
-    await loadSession(request, reply)
-    if (request.session === null) throw new GatewayError('no_session')
-  })
 
   /** Verifies the id_token (when there is one) and turns it into the session's user. */
   async function userFrom (tokens: TokenSet, log: FastifyRequest['log']): Promise<{ sub: string, user: Record<string, unknown> }> {
@@ -206,7 +102,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
       if (credentials.session_transport === 'header' && !headerSessions) throw new GatewayError('header_sessions_disabled')
       const realm = credentials.realm ?? idp.realm
       if (credentials.realm !== undefined && !idp.realms.includes(credentials.realm)) throw new GatewayError('invalid_realm')
-      const user = identifiers.forLog(credentials.username)
+      const user = fastify.hashIdentifier(credentials.username)
       let tokens: TokenSet
       try {
         tokens = await tokenClient.password({ username: credentials.username, password: credentials.password, realm, ip: request.ip })
@@ -246,5 +142,5 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
 export default fp(authPlugin, {
   fastify: '5.x',
   name: 'bff-auth',
-  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie']
+  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie', 'bff-idp', 'bff-session-loader', 'bff-identifier-hash']
 })

@@ -185,7 +185,6 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   // LOGIN_RATE_LIMIT_DEVICE=off: no device cookies at all (an unlimited device would be an unlimited guesser).
   const devices = login.perDevice === undefined ? undefined : createDeviceCookies({ secrets: cookieSettings.secrets, lifetimeMs: login.deviceCookieLifetimeMs, clock: opts.clock })
   const deviceCookie = `${cookieSettings.name}-device`
-  const deviceCookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/', maxAge: Math.floor(login.deviceCookieLifetimeMs / 1000) } as const
   fastify.decorateRequest('loginThrottleKey', '')
   fastify.decorateRequest('loginAttempt', null)
   const counters = redis !== null ? redisStore(redis, nameSpace) : clockStore(opts.clock)
@@ -280,7 +279,7 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
       // Native clients (header sessions) get no cookies, so no device cookie either.
       if (body.session_transport === 'header') return
       const realm = typeof body.realm === 'string' ? body.realm : idp.realm
-      reply.setCookie(deviceCookie, devices.issue({ username: body.username, realm }), deviceCookieAttributes)
+      reply.setGatewayCookie(deviceCookie, devices.issue({ username: body.username, realm }), { maxAgeSec: Math.floor(login.deviceCookieLifetimeMs / 1000) })
     },
     async mfa (request: FastifyRequest, pendingId: string | undefined) {
       const pending = createHash('sha256').update(pendingId ?? '').digest('base64url').slice(0, 32)
@@ -332,5 +331,5 @@ function mfaLimits (mfa: MfaConfig): Record<MfaLimitName, RateLimitSetting | und
 export default fp(loginThrottlePlugin, {
   fastify: '5.x',
   name: 'bff-login-throttle',
-  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie', 'bff-auth']
+  dependencies: ['bff-config', 'bff-sessions', 'bff-session-cookie', 'bff-identifier-hash']
 })

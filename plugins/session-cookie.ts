@@ -13,7 +13,17 @@ declare module 'fastify' {
   interface FastifyReply {
     setSessionCookie (id: string): FastifyReply
     clearSessionCookie (): FastifyReply
+    /** Sets one of the gateway's own cookies (the session's, `-mfa`, `-device`), with the attributes they all share. */
+    setGatewayCookie (name: string, value: string, options: GatewayCookieOptions): FastifyReply
+    /** Clears one of the gateway's own cookies (same attributes, so the browser matches it). */
+    clearGatewayCookie (name: string): FastifyReply
   }
+}
+
+export interface GatewayCookieOptions {
+  /** Signed with the first SESSION_SECRET (verified with request.unsignCookie). */
+  signed?: boolean
+  maxAgeSec: number
 }
 
 /** How many verified signed session ids (cookie values, native handles) are remembered (about 200 bytes each). */
@@ -22,6 +32,7 @@ const VERIFIED_COOKIE_CACHE_SIZE = 10_000
 /**
  * The session cookie: HttpOnly, Secure, SameSite, Path=/, no Domain (so `__Host-` holds), value = the signed opaque
  * session id. Secrets rotate as a list: the first signs, all verify, and a cookie signed by an older one is renewed.
+ * The gateway's other cookies (`-mfa`, `-device`) get the same attributes through setGatewayCookie.
  */
 async function sessionCookiePlugin (fastify: FastifyInstance): Promise<void> {
   const { cookie: settings, session } = fastify.config
@@ -54,12 +65,20 @@ async function sessionCookiePlugin (fastify: FastifyInstance): Promise<void> {
     return raw === undefined || raw === '' ? undefined : verifySignedSessionId.call(this, raw)
   })
 
+  fastify.decorateReply('setGatewayCookie', function (this: FastifyReply, name: string, value: string, options: GatewayCookieOptions) {
+    return this.setCookie(name, value, { ...attributes, signed: options.signed ?? false, maxAge: options.maxAgeSec })
+  })
+
+  fastify.decorateReply('clearGatewayCookie', function (this: FastifyReply, name: string) {
+    return this.clearCookie(name, attributes)
+  })
+
   fastify.decorateReply('setSessionCookie', function (this: FastifyReply, id: string) {
-    return this.setCookie(settings.name, id, { ...attributes, signed: true, maxAge: Math.floor(session.absoluteTimeoutMs / 1000) })
+    return this.setGatewayCookie(settings.name, id, { signed: true, maxAgeSec: Math.floor(session.absoluteTimeoutMs / 1000) })
   })
 
   fastify.decorateReply('clearSessionCookie', function (this: FastifyReply) {
-    return this.clearCookie(settings.name, attributes)
+    return this.clearGatewayCookie(settings.name)
   })
 }
 

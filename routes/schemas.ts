@@ -43,3 +43,33 @@ export const credentialsSchema = {
     session_transport: { type: 'string', enum: ['cookie', 'header'] }
   }
 } as const
+
+const authenticatorSchema = {
+  type: 'object',
+  required: ['id', 'type'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string', enum: ['otp', 'oob', 'recovery-code'] },
+    channel: { type: 'string' },
+    name: { type: 'string' }
+  }
+} as const
+
+/** 401 from POST /session: the usual error shape, plus the authenticators when the code is mfa_required. */
+export const mfaRequiredReply = {
+  type: 'object',
+  required: errorReply.required,
+  additionalProperties: false,
+  properties: { ...errorReply.properties, code: { type: 'string' }, authenticators: { type: 'array', items: authenticatorSchema } }
+} as const
+
+/** 200 of a completed login (POST /session, POST /session/mfa): the session view, plus the new recovery code (recovery-code logins) and the handle (header sessions). */
+export const loginReply = {
+  ...sessionViewSchema,
+  properties: {
+    ...sessionViewSchema.properties,
+    recovery_code: { type: 'string' },
+    session_handle: { type: 'string' }
+  }
+} as const

@@ -3,8 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { GatewayError } from '../src/errors.js'
 import { sessionView } from '../src/session/session-view.js'
 import type { Credentials } from '../plugins/auth.js'
-import { credentialsSchema, errorResponses, sessionViewSchema } from './schemas.js'
-import { loginReply, mfaRequiredReply } from './mfa.js'
+import { credentialsSchema, errorResponses, loginReply, mfaRequiredReply, sessionViewSchema } from './schemas.js'
 
 /** Login bodies are small; anything bigger is refused before it is parsed. */
 const LOGIN_BODY_LIMIT = 8 * 1024
@@ -33,7 +32,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
     } catch (err) {
       // Only a wrong password stays counted against the user (or device); a right one earns a device cookie.
       await fastify.loginThrottle.settle(request, reply, err instanceof GatewayError ? err.code : 'internal_error')
-      // A second factor is due: the pending login keeps the mfa_token server-side (routes/mfa.ts).
+      // A second factor is due: the pending login keeps the mfa_token server-side (plugins/mfa.ts).
       if (err instanceof GatewayError && err.code === 'mfa_required') return await fastify.mfa.begin(request, reply, err, request.body)
       throw err
     }

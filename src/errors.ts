@@ -22,9 +22,7 @@ export const ERROR_CATALOG = {
   interactive_login_required: [403, 'This sign-in needs an interactive login'],
   account_blocked: [429, 'The account is blocked after too many attempts'],
   rate_limited: [429, 'Too many requests; retry later'],
-  // MFA continuation (POST /session/mfa/challenge, POST /session/mfa)
-  mfa_pending: [202, 'Waiting for the push notification to be approved; poll again after the interval'],
-  mfa_slow_down: [202, 'Polling too fast; poll again after the (longer) interval'],
+  // MFA continuation (POST /session/mfa/challenge, POST /session/mfa); its 202s are in src/mfa/mfa-status.ts
   mfa_rejected: [403, 'The sign-in was rejected on the device; sign in again'],
   mfa_expired: [401, 'No sign-in is waiting for a second factor, or it took too long; sign in again'],
   mfa_invalid_code: [401, 'Wrong verification code'],

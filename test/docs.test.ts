@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfig, type Env } from '../fastify.config.js'
 import { ERROR_CATALOG } from '../src/errors.js'
+import { MFA_STATUS_CATALOG } from '../src/mfa/mfa-status.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const read = (path: string): string => readFileSync(ROOT + path, 'utf8')
@@ -65,6 +66,13 @@ t.test('every error code of the catalog is in the README\'s error table', async 
   t.same(missing, [], 'codes without a row')
   const unknown = [...rows].filter(code => code !== undefined && !(code in ERROR_CATALOG))
   t.same(unknown, [], 'rows naming no catalog code')
+})
+
+t.test('every MFA status (202) has a row in the README\'s MFA status table', async t => {
+  const readme = read('README.md')
+  const rows = new Set([...readme.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*202\s*\|/gm)].map(match => match[1]))
+  t.same(Object.keys(MFA_STATUS_CATALOG).filter(code => !rows.has(code)), [], 'statuses without a row')
+  t.same([...rows].filter(code => code !== undefined && !(code in MFA_STATUS_CATALOG)), [], 'rows naming no status')
 })
 
 t.test('every page the README links to in docs/ exists', async t => {

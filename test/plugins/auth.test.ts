@@ -6,7 +6,10 @@ import { loadConfig } from '../../fastify.config.js'
 import authPlugin, { type Credentials } from '../../plugins/auth.js'
 import configPlugin from '../../plugins/config.js'
 import errorHandlerPlugin from '../../plugins/error-handler.js'
+import identifierHashPlugin from '../../plugins/identifier-hash.js'
+import idpPlugin from '../../plugins/idp.js'
 import sessionCookiePlugin from '../../plugins/session-cookie.js'
+import sessionLoaderPlugin from '../../plugins/session-loader.js'
 import sessionsPlugin from '../../plugins/sessions.js'
 import { storageKey } from '../../src/session/session-id.js'
 import { COOKIE_NAME } from '../helpers/gateway.js'
@@ -44,7 +47,10 @@ async function build (t: { teardown (fn: () => unknown): void }, env: Record<str
   await app.register(errorHandlerPlugin)
   await app.register(sessionsPlugin, { clock })
   await app.register(sessionCookiePlugin)
-  await app.register(authPlugin, { clock, fetch: fakeFetch })
+  await app.register(identifierHashPlugin)
+  await app.register(idpPlugin, { clock, fetch: fakeFetch })
+  await app.register(sessionLoaderPlugin)
+  await app.register(authPlugin)
   app.post<{ Body: Credentials }>('/login', async (request, reply) => {
     const record = await app.auth.login(request, reply, request.body)
     return { sub: record.sub, user: record.user }

@@ -1,10 +1,11 @@
 import t from 'tap'
+import { totp } from '../../idp/totp.js'
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
 import { GatewayError } from '../../src/errors.js'
 import { createMemoryStore } from '../../src/session/memory-store.js'
 import type { SessionStore } from '../../src/session/session-store.js'
-import { ALICE, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { parseProm, value, type Sample } from '../ops/prom.js'
@@ -158,4 +159,24 @@ t.test('MFA steps are counted by route and outcome for any /session/mfa* route',
   const refused = await app.inject({ method: 'POST', url: '/session/mfa', headers: { 'x-csrf': '1' }, payload: {} })
   t.equal(refused.json().code, 'mfa_expired', 'no sign-in is waiting for a second factor')
   t.equal(value(await scrape(app), 'bff_mfa_steps_total', { route: '/session/mfa', outcome: refused.json().code }), 1)
+})
+
+t.test('an MFA login times its MFA API calls: bff_idp_request_duration_seconds{endpoint="mfa"} on /metrics', async t => {
+  const clock = createManualClock()
+  const idp = await startTestIdp(t, { clock })
+  const app = await buildTestApp(t, { env: testEnv(idp, { ADMIN_PORT: '0' }), deps: { clock } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const admin = await app.adminServer.started()
+  const csrf = { 'x-csrf': '1' }
+  const started = await app.inject({ method: 'POST', url: '/session', headers: csrf, payload: { username: 'mfa@example.com', password: 'mfa-password-1' } })
+  t.equal(started.json().code, 'mfa_required', 'GET /mfa/authenticators answered')
+  const cookies = { [`${COOKIE_NAME}-mfa`]: started.cookies.find(c => c.name === `${COOKIE_NAME}-mfa`)?.value ?? '' }
+  const push = await app.inject({ method: 'POST', url: '/session/mfa/challenge', headers: csrf, cookies, payload: { authenticator_id: 'push|dev_mfa0000000000000002' } })
+  t.same(push.json(), { challenge: 'push', interval: 5 }, 'POST /mfa/challenge answered')
+  const done = await app.inject({ method: 'POST', url: '/session/mfa', headers: csrf, cookies, payload: { otp: totp('JBSWY3DPEHPK3PXP', clock.now()) } })
+  t.equal(done.statusCode, 200, 'signed in with the second factor')
+  const res = await fetch(`http://127.0.0.1:${admin?.port ?? 0}/metrics`)
+  const samples = parseProm(await res.text())
+  t.equal(value(samples, 'bff_idp_request_duration_seconds_count', { endpoint: 'mfa', status_class: '2xx' }), 2, 'the authenticators list and the challenge')
+  t.equal(value(samples, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', status_class: '2xx' }), 1, 'the MFA grant')
 })
