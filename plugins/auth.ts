@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError } from '../src/errors.js'
-import { hasSessionAuthorization, sessionHandleFrom } from '../src/session/header-session.js'
+import { hasSessionAuthorization, signedSessionIdFrom } from '../src/session/header-session.js'
 import type { SessionRecord } from '../src/session/session-store.js'
 import { importAssertionKey, type ClientAuthentication } from '../src/token/client-auth.js'
 import { createIdTokenVerifier, IdTokenError, profileClaims, type IdTokenVerifier } from '../src/token/id-token.js'
@@ -130,7 +130,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthPluginOptions): P
   /** A native client's `Authorization: Session <handle>`: the same signed id as the cookie, checked the same way. */
   async function loadHeaderSession (request: FastifyRequest): Promise<void> {
     request.sessionTransport = 'header'
-    const handle = sessionHandleFrom(request.headers.authorization)
+    const handle = signedSessionIdFrom(request.headers.authorization)
     const verified = handle === undefined ? undefined : request.verifySignedSessionId(handle)
     if (verified !== undefined) await attachSession(request, verified.id, 'handle')
   }

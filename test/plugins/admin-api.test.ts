@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../fastify.config.js'
 import { ConfigError } from '../../src/errors.js'
-import { sameSecret } from '../../plugins/admin-api.js'
+import { sameSecret } from '../../src/crypto/same-secret.js'
 import { buildTestApp, captureLogs, login, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
