@@ -98,4 +98,3 @@ export default async function adminApiRoutes (fastify: FastifyInstance): Promise
     })
   })
 }
-
