@@ -6,7 +6,6 @@ import type { Timers } from './src/session/sweeper.js'
 import { ConfigError } from './src/errors.js'
 import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
 import adminPlugin from './plugins/admin.js'
-import adminApiPlugin from './plugins/admin-api.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import authPlugin from './plugins/auth.js'
@@ -22,6 +21,7 @@ import mfaPlugin from './plugins/mfa.js'
 import sessionCookiePlugin from './plugins/session-cookie.js'
 import sessionLoaderPlugin from './plugins/session-loader.js'
 import sessionsPlugin from './plugins/sessions.js'
+import adminApiRoutes from './routes/admin-api.js'
 import healthRoutes from './routes/health.js'
 import apiProxyRoutes from './routes/api-proxy.js'
 import { errorReply } from './routes/schemas.js'
@@ -75,7 +75,7 @@ export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): Fa
   app.register(mfaPlugin, { clock })
   app.register(mfaRoutes)
   app.register(adminPlugin)
-  app.register(adminApiPlugin)
+  app.register(adminApiRoutes)
   app.register(lifecyclePlugin)
 
   app.register(healthRoutes)

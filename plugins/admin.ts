@@ -20,7 +20,7 @@ export interface AdminServer {
    * ADMIN_PORT=off. Rejects when it cannot listen (the port is taken).
    */
   started (): Promise<AddressInfo | undefined>
-  /** Adds routes to the admin server (e.g. the admin API, plugins/admin-api.ts); registered before it listens. */
+  /** Adds routes to the admin server (e.g. the admin API, routes/admin-api.ts); registered before it listens. */
   addRoutes (routes: FastifyPluginAsync): void
 }
 

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, type ErrorCode } from '../src/errors.js'
 
 declare module 'fastify' {
@@ -77,21 +77,43 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
 }
 
 /**
- * Every error leaves as { statusCode, code, error, message }. Known errors keep their status; anything unexpected is
- * logged with its stack and answered with a generic 500, so no stack trace or internal message reaches a client.
+ * The one error handler, of the main app and of the admin API: every error leaves as { statusCode, code, error,
+ * message }. Known errors keep their status; anything unexpected is logged with its stack and answered with a generic
+ * 500, so no stack trace or internal message reaches a client.
  */
+export function handleError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof GatewayError) {
+    if (err.statusCode >= 500) request.log.warn({ code: err.code, cause: err.cause }, err.message)
+    return sendError(reply, err)
+  }
+  const known = fromFastifyError(err)
+  if (known !== undefined) return sendError(reply, known)
+  request.log.error({ err }, 'unexpected error')
+  return sendError(reply, new GatewayError('internal_error'))
+}
+
+/**
+ * True for a refresh's way of saying the session cannot go on: `session_expired` (the IdP refused it, or nothing can
+ * renew its token) or `no_session` (it ended meanwhile).
+ */
+export function isSessionOver (err: unknown): err is GatewayError {
+  return err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')
+}
+
+/**
+ * The request's session is over (isSessionOver): it is forgotten on the request and its cookie cleared, and the
+ * answer is the 401 session_expired this returns. Ending it in the store, where it may still be, is the caller's
+ * part (with the reason only the caller knows).
+ */
+export function sessionExpired (request: FastifyRequest, reply: FastifyReply, cause: unknown): GatewayError {
+  request.session = null
+  reply.clearSessionCookie()
+  return new GatewayError('session_expired', { cause })
+}
+
 async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorateReply('errorCode', null)
-  fastify.setErrorHandler(function (err: FastifyError, request, reply) {
-    if (err instanceof GatewayError) {
-      if (err.statusCode >= 500) request.log.warn({ code: err.code, cause: err.cause }, err.message)
-      return sendError(reply, err)
-    }
-    const known = fromFastifyError(err)
-    if (known !== undefined) return sendError(reply, known)
-    request.log.error({ err }, 'unexpected error')
-    return sendError(reply, new GatewayError('internal_error'))
-  })
+  fastify.setErrorHandler(handleError)
 
   fastify.setNotFoundHandler(function (request, reply) {
     return sendError(reply, new GatewayError('not_found', { message: `No route for ${request.method} ${request.url.split('?', 1)[0] ?? ''}` }))

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../src/errors.js'
-import { hasSessionAuthorization, sessionHandleFrom } from '../src/session/header-session.js'
+import { hasSessionAuthorization, signedSessionIdFrom } from '../src/session/header-session.js'
 import type { SessionRecord } from '../src/session/session-store.js'
 
 declare module 'fastify' {
@@ -33,10 +33,10 @@ async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
   const headerSessions = fastify.config.login.headerSessions
 
   /** Attaches the live session an id names, if any; true when one was attached. */
-  async function attachSession (request: FastifyRequest, id: string, source: 'cookie' | 'handle'): Promise<boolean> {
+  async function attachSession (request: FastifyRequest, id: string, source: 'cookie' | 'header'): Promise<boolean> {
     const record = await fastify.sessions.load(id)
     if (record === undefined) {
-      request.log.debug(`session ${source} names no live session`)
+      request.log.debug(`the session ${source} names no live session`)
       return false
     }
     request.session = record
@@ -44,12 +44,12 @@ async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
     return true
   }
 
-  /** A native client's `Authorization: Session <handle>`: the same signed id as the cookie, checked the same way. */
+  /** A native client's `Authorization: Session <signed id>`: the same signed id as the cookie, checked the same way. */
   async function loadHeaderSession (request: FastifyRequest): Promise<void> {
     request.sessionTransport = 'header'
-    const handle = sessionHandleFrom(request.headers.authorization)
-    const verified = handle === undefined ? undefined : request.verifySignedSessionId(handle)
-    if (verified !== undefined) await attachSession(request, verified.id, 'handle')
+    const signed = signedSessionIdFrom(request.headers.authorization)
+    const verified = signed === undefined ? undefined : request.verifySignedSessionId(signed)
+    if (verified !== undefined) await attachSession(request, verified.id, 'header')
   }
 
   async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -4,7 +4,7 @@ import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import proxyAddr from '@fastify/proxy-addr'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UpstreamConfig } from '../fastify.config.js'
-import { sendError } from '../plugins/error-handler.js'
+import { isSessionOver, sendError, sessionExpired } from '../plugins/error-handler.js'
 import { GatewayError } from '../src/errors.js'
 import { isUnsafePath } from '../src/http/path-segments.js'
 import { publicOriginLookup } from '../src/http/public-origin.js'
@@ -183,10 +183,8 @@ export default async function apiProxyRoutes (fastify: FastifyInstance): Promise
       await fastify.refresher.renewRefused(request as FastifyRequest)
     } catch (err) {
       removeUpstreamHeaders(reply, res)
-      if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) {
-        request.session = null
-        reply.clearSessionCookie()
-        sendError(reply as FastifyReply, new GatewayError('session_expired', { cause: err }))
+      if (isSessionOver(err)) {
+        sendError(reply as FastifyReply, sessionExpired(request as FastifyRequest, reply as FastifyReply, err))
         return
       }
       reply.send(err)

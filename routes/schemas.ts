@@ -73,3 +73,29 @@ export const loginReply = {
     session_handle: { type: 'string' }
   }
 } as const
+
+/** A session in GET /session/all and the admin API (src/session/session-admin.ts SessionSummary). */
+export const sessionSummarySchema = {
+  type: 'object',
+  required: ['handle', 'created_at', 'last_seen_at', 'current'],
+  additionalProperties: false,
+  properties: {
+    handle: { type: 'string' },
+    created_at: { type: 'string', format: 'date-time' },
+    last_seen_at: { type: 'string', format: 'date-time' },
+    user_agent: { type: 'string' },
+    ip: { type: 'string' },
+    current: { type: 'boolean' }
+  }
+} as const
+
+/** The answer of the calls that end sessions: how many were ended. */
+export const endedSchema = {
+  type: 'object',
+  required: ['ended'],
+  additionalProperties: false,
+  properties: { ended: { type: 'integer', minimum: 0 } }
+} as const
+
+/** A session handle in a path (`:handle`). */
+export const handleParam = { type: 'string', minLength: 1, maxLength: 64 } as const

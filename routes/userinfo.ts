@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
+import { isSessionOver, sessionExpired } from '../plugins/error-handler.js'
 import type { Clock } from '../src/clock.js'
 import { GatewayError } from '../src/errors.js'
 import { IdpError } from '../src/token/idp-error.js'
@@ -64,7 +65,7 @@ export default async function userinfoRoutes (fastify: FastifyInstance, opts: Us
   /** The session ends: its tokens are refused even after a refresh (user blocked or deleted, grant revoked). */
   async function ended (request: FastifyRequest, reply: FastifyReply, cause: unknown): Promise<never> {
     await fastify.auth.logout(request, reply)
-    throw new GatewayError('session_expired', { cause })
+    throw sessionExpired(request, reply, cause)
   }
 
   /** Calls /userinfo; on a 401, once more with the newer token (another request's refresh, or a forced one). */
@@ -79,7 +80,7 @@ export default async function userinfoRoutes (fastify: FastifyInstance, opts: Us
     try {
       token = (await fastify.refresher.renewRefused(request)).accessToken
     } catch (err) {
-      if (err instanceof GatewayError && (err.code === 'session_expired' || err.code === 'no_session')) return await ended(request, reply, err)
+      if (isSessionOver(err)) return await ended(request, reply, err)
       throw err
     }
     try {

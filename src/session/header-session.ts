@@ -1,6 +1,8 @@
 /**
- * Native clients' alternative to the session cookie: `Authorization: Session <handle>`, where the handle is the
- * session id signed exactly like the cookie value (so it is never an IdP token, and the store key stays its hash).
+ * Native clients' alternative to the session cookie: `Authorization: Session <signed session id>`. The credential is
+ * the session id signed exactly like the cookie value (so it is never an IdP token, and the store key stays its hash);
+ * on the wire it is the `session_handle` of a header-session login, but it is a bearer credential, unlike the listed
+ * session handles of GET /session/all (src/session/user-index.ts).
  */
 const SESSION_SCHEME = /^Session\s+([A-Za-z0-9_.+/=-]{1,512})\s*$/
 
@@ -9,8 +11,8 @@ export function hasSessionAuthorization (authorization: string | undefined): boo
   return authorization !== undefined && /^Session(\s|$)/i.test(authorization)
 }
 
-/** The handle from `Authorization: Session <handle>`, or undefined. */
-export function sessionHandleFrom (authorization: string | undefined): string | undefined {
+/** The signed session id from `Authorization: Session <signed session id>`, or undefined. */
+export function signedSessionIdFrom (authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined
   return SESSION_SCHEME.exec(authorization)?.[1]
 }

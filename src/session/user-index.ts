@@ -1,9 +1,11 @@
 /**
  * The per-user index of sessions (issue #11): which storage keys belong to a `sub`, so a user can list and end their
  * own sessions and an operator can end all of a user's sessions. The memory store keeps it in a Map next to its LRU;
- * the Redis store keeps one set per user (see userIndexKeyFor). Also the opaque per-session handle clients see.
+ * the Redis store keeps one set per user (see userIndexKeyFor). Also the opaque per-session handle clients see: a
+ * label that is safe to list, not a credential (the signed session id of header sessions is: src/session/header-session.ts).
  */
 import { createHash, createHmac } from 'node:crypto'
+import { deriveKey } from '../crypto/identifier-hash.js'
 
 export interface UserIndex {
   add (sub: string, key: string): void
@@ -69,12 +71,20 @@ export function userIndexKeyFor (keyPrefix: string, sub: string): string {
 }
 
 /**
- * The opaque handle of a session in `GET /session/all` and the admin API: an HMAC of the storage key under the
- * server's secret. It is neither the session id nor its storage key, cannot be turned into either, and is stable
- * while the secret is. 128 bits, base64url (22 characters).
+ * The key session handles are made with: derived (HKDF) from the first SESSION_SECRET with a label of its own, so
+ * the cookie-signing secret is never used raw for this second purpose.
  */
-export function sessionHandleOf (secret: string, key: string): string {
-  return createHmac('sha256', secret).update(`bff-session-handle\0${key}`).digest('base64url').slice(0, 22)
+export function sessionHandleKey (secret: string): Buffer {
+  return deriveKey(secret, 'session-handle v1')
+}
+
+/**
+ * The opaque handle of a session in `GET /session/all` and the admin API: an HMAC of the storage key under the
+ * handle key (sessionHandleKey). It is neither the session id nor its storage key, cannot be turned into either, and
+ * is stable while the first SESSION_SECRET is. 128 bits, base64url (22 characters).
+ */
+export function sessionHandleOf (handleKey: Buffer, key: string): string {
+  return createHmac('sha256', handleKey).update(key).digest('base64url').slice(0, 22)
 }
 
 /** True for strings shaped like a handle from sessionHandleOf. */

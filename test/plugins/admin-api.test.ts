@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../fastify.config.js'
 import { ConfigError } from '../../src/errors.js'
-import { sameSecret } from '../../plugins/admin-api.js'
+import { sameSecret } from '../../src/crypto/same-secret.js'
 import { buildTestApp, captureLogs, login, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
@@ -114,4 +114,23 @@ t.test('list, end one, end all: refresh tokens revoked, sessions answer 401, eve
   t.ok(audit.every(line => line.ip === '127.0.0.1'), "the admin caller's IP")
   t.notOk(logs.text().includes(TOKEN), 'no admin token in the logs')
   t.notMatch(JSON.stringify(audit), /eyJ|"handle"/, 'no token in the audit events')
+})
+
+t.test('the admin API answers bad requests like the main app (the one error handler): a clear 4xx, never a 500', async t => {
+  const { app, admin, logs } = await running(t)
+  const who = await login(app)
+  const json = { ...bearer(), 'content-type': 'application/json' }
+  const cases: Array<[RequestInit, number, string]> = [
+    [{ method: 'DELETE', headers: json, body: '{' }, 400, 'invalid_body'],
+    [{ method: 'DELETE', headers: { ...bearer(), 'content-type': 'text/xml' }, body: '<x/>' }, 415, 'unsupported_media_type'],
+    [{ method: 'DELETE', headers: json, body: JSON.stringify({ pad: 'x'.repeat(1_100_000) }) }, 413, 'payload_too_large']
+  ]
+  for (const [init, statusCode, code] of cases) {
+    const res = await fetch(sessionsUrl(admin), init)
+    t.equal(res.status, statusCode, code)
+    t.match(await res.json(), { statusCode, code, error: String, message: String })
+  }
+  t.equal((await fetch(`${sessionsUrl(admin)}/${'x'.repeat(65)}`, { method: 'DELETE', headers: bearer() })).status, 400, 'a schema violation: 400 invalid_request')
+  t.equal((await app.inject({ url: '/session', cookies: who.cookies })).statusCode, 200, 'nothing was ended')
+  t.notOk(logs.lines().some(line => line.msg === 'unexpected error' || line.msg === 'admin API: unexpected error'), 'no unexpected error logged')
 })

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { Env } from '../../fastify.config.js'
+import { deriveKey } from '../../src/crypto/identifier-hash.js'
 import { storageKey } from '../../src/session/session-id.js'
-import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv, type LoggedIn } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, SESSION_SECRET, buildTestApp, login, startTestIdp, testEnv, type LoggedIn } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { REDIS_URL, sharedRedis } from '../helpers/shared-redis.js'
 
@@ -186,4 +187,18 @@ t.test('the user key of the list is the id_token sub', async t => {
   const record = await app.sessionStore.get(storageKey(who.value.slice(0, who.value.lastIndexOf('.'))))
   t.equal(record?.sub, ALICE_ID)
   t.equal(record?.ip, '127.0.0.1')
+})
+
+t.test('handles are made with a key derived for them, never with the cookie-signing SESSION_SECRET itself', async t => {
+  const app = await buildTestApp(t, { env: testEnv(idp), deps: { clock } })
+  const who = await login(app)
+  const key = storageKey(who.value.slice(0, who.value.lastIndexOf('.')))
+  const [listed] = await list(app, who)
+  const underCookieSecret = (data: string): string => createHmac('sha256', SESSION_SECRET).update(data).digest('base64url').slice(0, 22)
+  t.equal(listed?.handle.length, 22)
+  t.not(listed?.handle, underCookieSecret(key))
+  t.not(listed?.handle, underCookieSecret(`bff-session-handle\0${key}`))
+  t.equal(listed?.handle, createHmac('sha256', deriveKey(SESSION_SECRET, 'session-handle v1')).update(key).digest('base64url').slice(0, 22))
+  const ended = await app.inject({ method: 'DELETE', url: `/session/all/${listed?.handle ?? ''}`, headers: CSRF, cookies: who.cookies })
+  t.same(ended.json(), { ended: 1 }, 'and it names the session')
 })

@@ -1,17 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { handleError } from '../plugins/error-handler.js'
+import { sameSecret } from '../src/crypto/same-secret.js'
 import { GatewayError } from '../src/errors.js'
-import { errorReply } from '../routes/schemas.js'
-import { endSessions, endedSchema, findByHandle, handleParam, sessionSummarySchema, summarise } from '../routes/my-sessions.js'
-import { sendError } from './error-handler.js'
-
-/** Constant-time comparison of two secrets of any length (their SHA-256 digests are compared). */
-export function sameSecret (given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest()
-  const b = createHash('sha256').update(expected).digest()
-  return timingSafeEqual(a, b)
-}
+import { createSessionAdmin } from '../src/session/session-admin.js'
+import { endedSchema, errorReply, errorResponses, handleParam, sessionSummarySchema } from './schemas.js'
 
 const subParam = { type: 'string', minLength: 1, maxLength: 256 } as const
 
@@ -21,8 +13,6 @@ const adminSessionSchema = {
   properties: (({ current: _current, ...rest }) => rest)(sessionSummarySchema.properties)
 }
 
-const adminErrors = { '4xx': { $ref: 'ErrorReply#' }, '5xx': { $ref: 'ErrorReply#' } } as const
-
 type AuditAction = 'admin.sessions.list' | 'admin.sessions.end_all' | 'admin.sessions.end_one'
 
 /**
@@ -30,22 +20,19 @@ type AuditAction = 'admin.sessions.list' | 'admin.sessions.end_all' | 'admin.ses
  * ADMIN_API=on: list a user's sessions, end all of them, end one; refresh tokens are revoked at the IdP. Every call
  * needs `Authorization: Bearer <ADMIN_TOKEN>` (else 401 admin_unauthorized with `WWW-Authenticate: Bearer`), and every
  * action is logged as an audit event: `{ event: 'audit', action, sub, count, ip }` (never a token or a handle's key).
+ * Registered on the main app like the other routes; the routes go to the admin server (plugins/admin.ts addRoutes).
  */
-async function adminApiPlugin (fastify: FastifyInstance): Promise<void> {
+export default async function adminApiRoutes (fastify: FastifyInstance): Promise<void> {
   const { api, token } = fastify.config.admin
   if (!api || token === undefined) return
   const expected = token
+  const sessionAdmin = createSessionAdmin({ sessions: fastify.sessions, secret: fastify.config.cookie.secrets[0] ?? '' })
 
-  fastify.adminServer.addRoutes(async function adminApiRoutes (admin) {
+  fastify.adminServer.addRoutes(async function adminApiOnAdminServer (admin) {
     admin.addSchema(errorReply)
     admin.decorateReply('errorCode', null)
 
-    admin.setErrorHandler(function (err: FastifyError, request, reply) {
-      if (err instanceof GatewayError) return sendError(reply, err)
-      if (err.validation !== undefined) return sendError(reply, new GatewayError('invalid_request', { message: err.message }))
-      request.log.error({ err }, 'admin API: unexpected error')
-      return sendError(reply, new GatewayError('internal_error'))
-    })
+    admin.setErrorHandler(handleError)
 
     admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       reply.header('cache-control', 'no-store')
@@ -71,24 +58,24 @@ async function adminApiPlugin (fastify: FastifyInstance): Promise<void> {
             additionalProperties: false,
             properties: { sub: { type: 'string' }, sessions: { type: 'array', items: adminSessionSchema } }
           },
-          ...adminErrors
+          ...errorResponses
         }
       }
     }, async (request) => {
       const { sub } = request.params
-      const entries = await fastify.sessions.listForUser(sub)
+      const entries = await sessionAdmin.list(sub)
       audit(request, 'admin.sessions.list', sub, entries.length)
-      return { sub, sessions: entries.map(entry => summarise(fastify, entry, undefined)) }
+      return { sub, sessions: entries.map(entry => sessionAdmin.summarise(entry)) }
     })
 
     admin.delete<{ Params: { sub: string } }>('/admin/users/:sub/sessions', {
       schema: {
         params: { type: 'object', required: ['sub'], additionalProperties: false, properties: { sub: subParam } },
-        response: { 200: endedSchema, ...adminErrors }
+        response: { 200: endedSchema, ...errorResponses }
       }
     }, async (request) => {
       const { sub } = request.params
-      const ended = await endSessions(fastify, await fastify.sessions.listForUser(sub), 'admin', { log: request.log })
+      const ended = await sessionAdmin.end(await sessionAdmin.list(sub), 'admin', { log: request.log })
       audit(request, 'admin.sessions.end_all', sub, ended)
       return { ended }
     })
@@ -96,24 +83,18 @@ async function adminApiPlugin (fastify: FastifyInstance): Promise<void> {
     admin.delete<{ Params: { sub: string, handle: string } }>('/admin/users/:sub/sessions/:handle', {
       schema: {
         params: { type: 'object', required: ['sub', 'handle'], additionalProperties: false, properties: { sub: subParam, handle: handleParam } },
-        response: { 200: endedSchema, ...adminErrors }
+        response: { 200: endedSchema, ...errorResponses }
       }
     }, async (request) => {
       const { sub, handle } = request.params
-      const entry = findByHandle(fastify, await fastify.sessions.listForUser(sub), handle)
+      const entry = sessionAdmin.find(await sessionAdmin.list(sub), handle)
       if (entry === undefined) {
         audit(request, 'admin.sessions.end_one', sub, 0)
         throw new GatewayError('session_not_found')
       }
-      const ended = await endSessions(fastify, [entry], 'admin', { log: request.log })
+      const ended = await sessionAdmin.end([entry], 'admin', { log: request.log })
       audit(request, 'admin.sessions.end_one', sub, ended)
       return { ended }
     })
   })
 }
-
-export default fp(adminApiPlugin, {
-  fastify: '5.x',
-  name: 'bff-admin-api',
-  dependencies: ['bff-config', 'bff-admin', 'bff-sessions', 'bff-auth']
-})
