@@ -130,7 +130,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaRoutesOptions): Pro
   const { idp, cookie: cookieSettings, session, mfa: mfaSettings } = fastify.config
   const pendingCookie = `${cookieSettings.name}-mfa`
   const cookieAttributes = { httpOnly: true, secure: true, sameSite: cookieSettings.sameSite, path: '/' } as const
-  const api: MfaApi = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, fetch: opts.fetch })
+  const api: MfaApi = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, forwardClientIp: idp.auth0Extensions, fetch: opts.fetch })
   const pendingLogins = createPendingLogins({ store: fastify.pendingLoginStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
 
   function pendingIdOf (request: FastifyRequest): string | undefined {

@@ -70,6 +70,23 @@ t.test('discovery failures stop the start with one clear line', async t => {
   t.ok(new DiscoveryError('x') instanceof Error)
 })
 
+// Issue #16 item 4: one rule for auth0-forwarded-for. The token client sent it only with the Auth0 extensions on, the
+// MFA API always: now neither sends the end user's address to an IdP that is not Auth0.
+for (const extensions of ['off', 'on'] as const) {
+  t.test(`OIDC_AUTH0_EXTENSIONS=${extensions}: the MFA API calls ${extensions === 'on' ? 'carry' : 'do not carry'} auth0-forwarded-for, like the token calls`, async t => {
+    const idp = await startTestIdp(t)
+    const config = await resolveEndpoints(loadConfig(oidcEnv(`${idp.url}/`, { OIDC_AUTH0_EXTENSIONS: extensions })))
+    const app = buildApp({ config })
+    t.teardown(async () => { await app.close() })
+    const res = await app.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: { username: 'mfa@example.com', password: 'mfa-password-1' } })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().code, 'mfa_required')
+    const calls = idp.calls.filter(c => c.path === '/oauth/token' || c.path.startsWith('/mfa/'))
+    t.same(calls.map(c => c.path), ['/oauth/token', '/mfa/authenticators'])
+    for (const call of calls) t.equal(call.forwardedFor, extensions === 'on' ? '127.0.0.1' : undefined, call.path)
+  })
+}
+
 t.test('Keycloak and Okta issuers with paths are accepted as configured', async t => {
   const keycloak = 'https://kc.example.com/realms/demo'
   const okta = 'https://dev-123.okta.com/oauth2/default'

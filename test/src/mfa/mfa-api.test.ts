@@ -37,6 +37,17 @@ for (const issuer of [`${idp.url}/`, idp.url]) {
   })
 }
 
+t.test('auth0-forwarded-for only with forwardClientIp (the Auth0 extensions), like the token client', async t => {
+  for (const forwardClientIp of [true, false]) {
+    const api = createMfaApi({ issuer: `${idp.url}/`, auth, clock, timeoutMs: 2_000, forwardClientIp })
+    const token = await mfaToken()
+    idp.clearCalls()
+    await api.authenticators(token, { ip: '203.0.113.5' })
+    await api.challenge(token, SMS_ID, { ip: '203.0.113.5' })
+    t.same(idp.calls.map(c => c.forwardedFor), forwardClientIp ? ['203.0.113.5', '203.0.113.5'] : [undefined, undefined], `forwardClientIp: ${String(forwardClientIp)}`)
+  }
+})
+
 t.test('an issuer with a path: the MFA API is under it, with or without its trailing slash', async t => {
   for (const issuer of ['https://idp.example/tenant-a', 'https://idp.example/tenant-a/']) {
     const asked: string[] = []
