@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { serverOptions, type AppConfig } from './fastify.config.js'
+import type { AppConfig } from './src/config-types.js'
+import { serverOptions } from './server-options.js'
 import { systemClock, type Clock } from './src/clock.js'
 import type { SessionStore } from './src/session/session-store.js'
 import type { Timers } from './src/session/sweeper.js'
-import { ConfigError } from './src/errors.js'
 import { createMetrics, idpEndpointOf } from './src/metrics/metrics.js'
 import adminPlugin from './plugins/admin.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
@@ -40,6 +40,7 @@ export interface AppDeps {
 }
 
 export interface BuildAppOptions {
+  /** Resolved: `await resolveEndpoints(loadConfig(env))` (a LoadedConfig with OIDC_ISSUER's endpoints pending is refused by the compiler). */
   config: AppConfig
   deps?: AppDeps
   /** Where logs go (tests capture them); stdout by default. */
@@ -49,7 +50,6 @@ export interface BuildAppOptions {
 /** Builds the gateway (not listening). The one place that knows the plugin order. */
 export function buildApp ({ config, deps = {}, logStream }: BuildAppOptions): FastifyInstance {
   const clock = deps.clock ?? systemClock
-  if (config.idp.tokenUrl === '') throw new ConfigError('OIDC_ISSUER: the endpoints come from discovery; pass the configuration through `await resolveEndpoints(config)` (src/oidc/discovery.ts) before buildApp')
   const metrics = createMetrics()
   // Errors met before routing, and requests Node's parser refuses, get the one error shape too (issue #10).
   const app = Fastify({ ...serverOptions(config, logStream), frameworkErrors, clientErrorHandler })

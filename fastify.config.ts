@@ -1,205 +1,18 @@
 /**
- * The gateway's typed configuration: the only module that reads environment variable names.
- * `loadConfig(env)` validates everything at start and returns a frozen object; a wrong value throws a
- * ConfigError whose one-line message names the variable and what is expected.
+ * The gateway's environment reader: the only module that reads environment variable names. `loadConfig(env)`
+ * validates everything at start and returns a frozen LoadedConfig (its types: src/config-types.ts); a wrong value
+ * throws a ConfigError whose one-line message names the variable and what is expected. With OIDC_ISSUER the IdP's
+ * endpoints are pending until `resolveEndpoints` (src/oidc/discovery.ts) makes it the AppConfig buildApp takes.
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { IncomingMessage } from 'node:http'
-import proxyAddr from '@fastify/proxy-addr'
+import type { AdminApiConfig, ConnectionsConfig, IdpConfig, IdpSettings, LoadedConfig, PendingIdpConfig, RateLimitSetting, StoreConfig, UpstreamConfig } from './src/config-types.js'
 import { ConfigError } from './src/errors.js'
 import { parseDuration } from './src/duration.js'
 import { decodeEncryptionKey } from './src/crypto/sealer.js'
 import { idpUrl } from './src/oidc/idp-url.js'
 import { HEADER_PATTERN, PROTECTED_REQUEST_HEADERS } from './src/proxy/request-headers.js'
-import { AccessLogController } from './src/logging/access-log-controller.js'
-import { lazyChildLoggerFactory } from './src/logging/lazy-child-logger.js'
 
-export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
-export type AssertionAlg = 'RS256' | 'RS384' | 'PS256'
-export type IdTokenAlg = 'RS256' | 'HS256'
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-
-export interface UpstreamConfig {
-  /** Path prefix on the gateway, e.g. `/api/billing`. */
-  readonly prefix: string
-  /** Origin of the upstream, e.g. `http://billing:9000`. */
-  readonly origin: string
-  /** What the prefix becomes upstream: the URL's path when one was given, else the prefix itself. */
-  readonly rewritePrefix: string
-}
-
-export interface AppConfig {
-  readonly server: {
-    readonly host: string
-    readonly port: number
-    /** false, or the addresses/CIDRs of proxies whose X-Forwarded-* headers are believed. */
-    readonly trustProxy: false | readonly string[]
-    /**
-     * PUBLIC_ORIGIN: the origins the gateway is served at (URL.origin form), or empty. When set, a request for another
-     * host is refused (421 misdirected_request), the Origin check takes these as the gateway's own, and the proxy's
-     * X-Forwarded-Host/-Proto come from them (src/http/public-origin.ts).
-     */
-    readonly publicOrigins: readonly string[]
-    readonly logLevel: LogLevel
-    /** ADMIN_PORT: the admin server (/metrics) port on HOST; 0 = any free port; undefined = off. */
-    readonly adminPort: number | undefined
-    /** SHUTDOWN_TIMEOUT: how long in-flight requests and refreshes get to finish after SIGTERM/SIGINT, ms. */
-    readonly shutdownTimeoutMs: number
-  }
-  readonly idp: {
-    /** `auth0` (AUTH0_DOMAIN, fixed Auth0 paths) or `oidc` (OIDC_ISSUER; endpoints from discovery, see src/oidc/discovery.ts). */
-    readonly provider: 'auth0' | 'oidc'
-    /** Auth0-only extras: password-realm, auth0-forwarded-for, the MFA API. Always on with auth0; OIDC_AUTH0_EXTENSIONS=on with oidc. */
-    readonly auth0Extensions: boolean
-    /** With oidc, OIDC_ISSUER until discovery replaces it with the document's `issuer`; the endpoints below are '' until then. */
-    readonly issuer: string
-    readonly tokenUrl: string
-    readonly revokeUrl: string
-    readonly userinfoUrl: string
-    readonly jwksUrl: string
-    readonly clientId: string
-    readonly clientSecret: string | undefined
-    readonly authMethod: ClientAuthMethod
-    readonly assertionKey: { readonly pem: string, readonly alg: AssertionAlg } | undefined
-    readonly idTokenAlg: IdTokenAlg
-    readonly audience: string | undefined
-    readonly scope: string
-    readonly realm: string | undefined
-    /** Realms a client may name per request (AUTH0_REALM is always allowed). */
-    readonly realms: readonly string[]
-    readonly timeoutMs: number
-    readonly clockToleranceSec: number
-  }
-  readonly session: {
-    readonly idleTimeoutMs: number
-    readonly absoluteTimeoutMs: number
-    readonly maxEntries: number
-    /** MAX_SESSIONS_PER_USER: beyond it, a user's oldest session is ended when a new one starts. */
-    readonly maxPerUser: number
-    /** SESSION_SWEEP_INTERVAL: how often sessions that expired unseen are found, ended and their tokens revoked. */
-    readonly sweepIntervalMs: number
-  }
-  readonly cookie: {
-    readonly name: string
-    /** Newest first: the first signs, all verify. */
-    readonly secrets: readonly string[]
-    readonly sameSite: 'strict' | 'lax'
-  }
-  readonly refresh: {
-    readonly skewMs: number
-    readonly minIntervalMs: number
-  }
-  readonly proxy: {
-    readonly upstreams: readonly UpstreamConfig[]
-    readonly timeoutMs: number
-    readonly forwardCookies: readonly string[]
-    /** STRIP_REQUEST_HEADERS: lower-case names (`prefix*` for a prefix) removed on top of the default deny-list. */
-    readonly stripRequestHeaders: readonly string[]
-  }
-  readonly csrf: {
-    readonly headerName: string
-    readonly allowedOrigins: readonly string[]
-  }
-  /** Where sessions live (SESSION_STORE) and how they are sealed at rest. */
-  readonly store: StoreConfig
-  /** Login throttling and native-client sessions. */
-  readonly login: LoginConfig
-  /**
-   * LOG_HASH_KEY, or else the first SESSION_SECRET: the secret a key is derived from for the keyed hashes of
-   * usernames in logs and Redis throttle keys (src/crypto/identifier-hash.ts).
-   */
-  readonly logHashKey: string
-  /** ADMIN_API, ADMIN_TOKEN: the operators' session API on the admin server (issue #11). */
-  readonly admin: AdminApiConfig
-  /** GET /session/userinfo (issue #11). */
-  readonly userinfo: { readonly cacheTtlMs: number }
-  readonly mfa: MfaConfig
-  /** How long and how many client connections may stay open (issue #15). */
-  readonly connections: ConnectionsConfig
-}
-
-export interface MfaConfig {
-  /** MFA_POLL_INTERVAL: how long a client waits between polls of a push (the `interval` it is told), whole seconds. */
-  readonly pollIntervalSec: number
-  /** MFA_PENDING_MAX_ENTRIES: the bound of the pending-login LRU in memory mode (its own, apart from the sessions'). */
-  readonly pendingMaxEntries: number
-  /** MFA_CHALLENGE_RATE_LIMIT_AUTHENTICATOR: challenges (messages sent) per user and authenticator. */
-  readonly challengePerAuthenticator: RateLimitSetting | undefined
-  /** MFA_CHALLENGE_RATE_LIMIT_LOGIN: challenges per pending login. */
-  readonly challengePerLogin: RateLimitSetting | undefined
-  /** MFA_CHALLENGE_RATE_LIMIT_USER: challenges per user, across pending logins and IPs. */
-  readonly challengePerUser: RateLimitSetting | undefined
-  /** MFA_WRONG_CODE_RATE_LIMIT_USER: wrong codes per user, across pending logins and IPs. */
-  readonly wrongCodesPerUser: RateLimitSetting | undefined
-  /** MFA_MAX_WRONG_CODES: the wrong codes after which a pending login is ended. */
-  readonly maxWrongCodes: number
-}
-
-export interface ConnectionsConfig {
-  /** HEADERS_TIMEOUT: a request's headers must have arrived within this from its first byte, ms (Node's headersTimeout). */
-  readonly headersTimeoutMs: number
-  /**
-   * REQUEST_TIMEOUT, ms: a body the gateway reads whole must have arrived within this after its headers; a body
-   * streamed to an upstream may take longer but never pause this long (src/http/request-deadline.ts).
-   */
-  readonly requestTimeoutMs: number
-  /** KEEP_ALIVE_TIMEOUT: an idle kept-alive connection is closed after this, ms. */
-  readonly keepAliveTimeoutMs: number
-  /** MAX_CONNECTIONS: open client connections on the public port at most; one more is closed as it arrives. */
-  readonly maxConnections: number
-}
-
-export interface AdminApiConfig {
-  /** ADMIN_API=on: /admin/users/:sub/sessions on the admin server (ADMIN_PORT). Default off. */
-  readonly api: boolean
-  /** ADMIN_TOKEN: the bearer secret the admin API requires; set (at least 32 characters) whenever the API is on. */
-  readonly token: string | undefined
-}
-
-/** A fixed-window limit: at most `max` requests per `windowMs`. */
-export interface RateLimitSetting {
-  readonly max: number
-  readonly windowMs: number
-}
-
-export interface LoginConfig {
-  /** LOGIN_RATE_LIMIT_IP: POST /session per client IP. */
-  readonly perIp: RateLimitSetting | undefined
-  /** LOGIN_RATE_LIMIT_IP_USER: POST /session per (client IP, normalised username). */
-  readonly perIpUser: RateLimitSetting | undefined
-  /** LOGIN_RATE_LIMIT_USER: failed sign-ins per normalised username across IPs, from clients without a device cookie. */
-  readonly perUser: RateLimitSetting | undefined
-  /** LOGIN_RATE_LIMIT_DEVICE: failed sign-ins per device cookie; off = no device cookies at all. */
-  readonly perDevice: RateLimitSetting | undefined
-  /** DEVICE_COOKIE_LIFETIME: how long a device cookie is honoured after the sign-in that issued it, ms. */
-  readonly deviceCookieLifetimeMs: number
-  /** LOGIN_RATE_LIMIT_MFA: POST /session/mfa per (client IP, pending login). */
-  readonly perMfaLogin: RateLimitSetting | undefined
-  /** ALLOW_HEADER_SESSIONS: POST /session may ask for `session_transport: "header"`. */
-  readonly headerSessions: boolean
-}
-
-export interface RedisConfig {
-  /** REDIS_URL: redis[s]://[[user]:password@]host[:port][/db]; with Sentinel or Cluster, only credentials, db and TLS are taken from it. */
-  readonly url: string | undefined
-  /** REDIS_KEY_PREFIX, default `bff:`. */
-  readonly keyPrefix: string
-  /** REDIS_TIMEOUT: connect and per-command timeout, ms. */
-  readonly timeoutMs: number
-  /** REDIS_SENTINELS (host:port list) and REDIS_SENTINEL_MASTER: connect through Sentinel. */
-  readonly sentinels: ReadonlyArray<{ readonly host: string, readonly port: number }>
-  readonly sentinelMaster: string | undefined
-  /** REDIS_CLUSTER_NODES (host:port list): connect to a Redis Cluster. */
-  readonly clusterNodes: ReadonlyArray<{ readonly host: string, readonly port: number }>
-}
-
-export interface StoreConfig {
-  readonly kind: 'memory' | 'redis'
-  readonly redis: RedisConfig | undefined
-  /** SESSION_ENCRYPTION_KEY entries (base64url, 32 bytes each), newest first: the first seals, all open. */
-  readonly encryptionKeys: readonly string[]
-}
+export type * from './src/config-types.js'
 
 export type Env = Record<string, string | undefined>
 
@@ -210,7 +23,7 @@ const MIN_SECRET_LENGTH = 32
 const MAX_COOKIE_LIFETIME_MS = 400 * 86_400_000
 
 /** Reads and validates the environment. Throws ConfigError naming the variable at fault. */
-export function loadConfig (env: Env = process.env): AppConfig {
+export function loadConfig (env: Env = process.env): LoadedConfig {
   const read = reader(env)
   const missing: string[] = REQUIRED.filter(name => read.optional(name) === undefined)
   const oidcIssuer = read.optional('OIDC_ISSUER')
@@ -256,7 +69,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
   const sessionMaxEntries = read.integer('SESSION_MAX_ENTRIES', 100_000, 1, 100_000_000)
   const adminPort = read.optional('ADMIN_PORT')?.toLowerCase() === 'off' ? undefined : read.integer('ADMIN_PORT', 9091, 0, 65_535)
 
-  const config: AppConfig = {
+  const config: LoadedConfig = {
     server: {
       host: read.optional('HOST') ?? '127.0.0.1',
       port: read.integer('PORT', 3000, 0, 65_535),
@@ -266,12 +79,9 @@ export function loadConfig (env: Env = process.env): AppConfig {
       adminPort,
       shutdownTimeoutMs: read.duration('SHUTDOWN_TIMEOUT', '10s')
     },
-    idp: {
+    idp: idpConfig(origin, oidcIssuer, {
       provider,
       auth0Extensions,
-      ...(oidcIssuer === undefined
-        ? { issuer: idpUrl(origin, ''), tokenUrl: idpUrl(origin, 'oauth/token'), revokeUrl: idpUrl(origin, 'oauth/revoke'), userinfoUrl: idpUrl(origin, 'userinfo'), jwksUrl: idpUrl(origin, '.well-known/jwks.json') }
-        : { issuer: parseIssuer(oidcIssuer), tokenUrl: '', revokeUrl: '', userinfoUrl: '', jwksUrl: '' }),
       clientId: read.required('AUTH0_CLIENT_ID'),
       clientSecret,
       authMethod,
@@ -285,7 +95,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
       realms: [...new Set([...(realm === undefined ? [] : [realm]), ...read.list('AUTH0_REALMS')])],
       timeoutMs: read.duration('IDP_TIMEOUT', '5s'),
       clockToleranceSec: Math.round(read.duration('AUTH0_CLOCK_TOLERANCE', '60s') / 1000)
-    },
+    }),
     session: {
       idleTimeoutMs,
       absoluteTimeoutMs,
@@ -337,6 +147,12 @@ export function loadConfig (env: Env = process.env): AppConfig {
     connections: parseConnections(read)
   }
   return deepFreeze(config)
+}
+
+/** AUTH0_DOMAIN: Auth0's fixed paths under the tenant. OIDC_ISSUER: the issuer, the endpoints pending until discovery. */
+function idpConfig (origin: string, oidcIssuer: string | undefined, settings: IdpSettings): IdpConfig | PendingIdpConfig {
+  if (oidcIssuer !== undefined) return { ...settings, provider: 'oidc', issuer: parseIssuer(oidcIssuer), endpoints: 'pending' }
+  return { ...settings, issuer: idpUrl(origin, ''), tokenUrl: idpUrl(origin, 'oauth/token'), revokeUrl: idpUrl(origin, 'oauth/revoke'), userinfoUrl: idpUrl(origin, 'userinfo'), jwksUrl: idpUrl(origin, '.well-known/jwks.json') }
 }
 
 function reader (env: Env) {
@@ -589,107 +405,4 @@ function deepFreeze<T> (value: T): T {
     Object.freeze(value)
   }
   return value
-}
-
-/**
- * Log paths that may carry secrets: a backstop, since nothing secret is passed to a log call on purpose (a test
- * captures a whole session's logs and finds none). Explicit paths only: wildcard paths made pino check every key of
- * every line, about 20 µs per request at info level in the benchmark.
- */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  'body.password',
-  'body.client_secret',
-  'body.refresh_token',
-  'body.otp',
-  'body.recovery_code',
-  'body.binding_code'
-]
-
-/** Request lines log the path, never the query string (it may carry codes or tokens in some clients). */
-function serializeRequest (request: { method: string, url: string, ip?: string, id?: string }): Record<string, unknown> {
-  return { method: request.method, url: request.url.split('?', 1)[0], remoteAddress: request.ip }
-}
-
-export interface ServerOptions {
-  logger: Record<string, unknown> | false
-  childLoggerFactory?: typeof lazyChildLoggerFactory
-  logController?: AccessLogController
-  trustProxy: boolean | string[]
-  bodyLimit: number
-  connectionTimeout: number
-  keepAliveTimeout: number
-  requestTimeout: number
-  http: { headersTimeout: number, requestTimeout: number, connectionsCheckingInterval: number }
-  requestIdHeader: false
-  genReqId: (req: IncomingMessage) => string
-  ajv: { customOptions: Record<string, unknown> }
-  routerOptions: { maxParamLength: number }
-  forceCloseConnections: 'idle'
-}
-
-/** A request id a trusted proxy may hand us: short, printable, no separators that could split a log line or header. */
-const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/
-
-/**
- * Request ids: the load balancer's `X-Request-Id` when the request comes from a TRUST_PROXY address (so one id
- * follows a request through the balancer, the gateway and the upstream), else one of ours.
- */
-function requestIds (trustProxy: false | readonly string[]): (req: IncomingMessage) => string {
-  let counter = 0
-  const prefix = randomBytes(3).toString('hex')
-  const generate = (): string => `req-${prefix}-${(++counter).toString(36)}`
-  if (trustProxy === false) return generate
-  const trusted = proxyAddr.compile([...trustProxy])
-  return req => {
-    const incoming = req.headers['x-request-id']
-    const peer = req.socket?.remoteAddress
-    return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) && peer !== undefined && trusted(peer, 0) ? incoming : generate()
-  }
-}
-
-/** How often Node looks for connections past HEADERS_TIMEOUT: a tenth of it, from 10 ms to 1 s (Node's default is 30 s). */
-export function connectionsCheckingInterval (headersTimeoutMs: number): number {
-  return Math.min(1000, Math.max(10, Math.floor(headersTimeoutMs / 10)))
-}
-
-/** Fastify options derived from the configuration; tests pass a stream to capture the (redacted) logs. */
-export function serverOptions (config: AppConfig, logStream?: NodeJS.WritableStream): ServerOptions {
-  const logging = config.server.logLevel !== 'silent' || logStream !== undefined
-  return {
-    logger: logging
-      ? {
-          level: config.server.logLevel,
-          redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-          serializers: { req: serializeRequest },
-          ...(logStream === undefined ? {} : { stream: logStream })
-        }
-      : false,
-    // Request loggers become pino children only when something is logged (src/logging/lazy-child-logger.ts).
-    // One access line per request instead of Fastify's two (src/logging/access-log-controller.ts).
-    ...(logging ? { childLoggerFactory: lazyChildLoggerFactory, logController: new AccessLogController() } : {}),
-    trustProxy: config.server.trustProxy === false ? false : [...config.server.trustProxy],
-    bodyLimit: 1024 * 1024,
-    // No socket inactivity bound: a proxied call may wait UPSTREAM_TIMEOUT for its upstream without a byte either way.
-    connectionTimeout: 0,
-    keepAliveTimeout: config.connections.keepAliveTimeoutMs,
-    // Node's requestTimeout would be one deadline for every route, proxied uploads included: bodies are bounded per
-    // route instead (src/http/request-deadline.ts, plugins/connection-limits.ts). Headers are Node's (its sweep
-    // visits every connection still receiving a request, whatever else is open: test/hostile/slow-client.test.ts).
-    requestTimeout: 0,
-    http: {
-      headersTimeout: config.connections.headersTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: connectionsCheckingInterval(config.connections.headersTimeoutMs)
-    },
-    requestIdHeader: false,
-    genReqId: requestIds(config.server.trustProxy),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    routerOptions: { maxParamLength: 500 },
-    forceCloseConnections: 'idle'
-  }
 }

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../app.js'
 import { loadConfig, type Env } from '../fastify.config.js'
+import { resolveEndpoints } from '../src/oidc/discovery.js'
 import { startIdp, type IdpOptions, type RunningIdp } from '../idp/app.js'
 import demoPageRoutes from '../routes/demo-page.js'
 import { startEchoApi, type RunningEchoApi } from './echo-api.js'
@@ -89,7 +90,7 @@ export async function startDemoStack (options: DemoStackOptions = {}): Promise<D
     // take it in between, the next free one is tried.
     for (let attempt = 1; ; attempt++) {
       const port = options.port === undefined || options.port === 0 ? await freePort() : options.port
-      const config = loadConfig(demoEnv(idp.url, api.url, port, options.env))
+      const config = await resolveEndpoints(loadConfig(demoEnv(idp.url, api.url, port, options.env)))
       gateway = buildApp({ config, ...(options.logStream === undefined ? {} : { logStream: options.logStream }) })
       if (options.demoPage === true) gateway.register(demoPageRoutes)
       await options.beforeListen?.(gateway)

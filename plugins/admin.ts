@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { connectionsCheckingInterval } from '../fastify.config.js'
+import { connectionsCheckingInterval } from '../server-options.js'
 import { clientErrorHandler } from './error-handler.js'
 
 declare module 'fastify' {

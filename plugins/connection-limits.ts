@@ -1,7 +1,7 @@
 /**
  * Bounds on client connections (issue #15): MAX_CONNECTIONS open at most, and REQUEST_TIMEOUT on request bodies
  * (src/http/request-deadline.ts): a total bound on the gateway's own routes, an idle bound on routes whose config says
- * `streamedBody` (the proxy). HEADERS_TIMEOUT and KEEP_ALIVE_TIMEOUT are server options (fastify.config.ts).
+ * `streamedBody` (the proxy). HEADERS_TIMEOUT and KEEP_ALIVE_TIMEOUT are server options (server-options.ts).
  */
 import { PassThrough } from 'node:stream'
 import fp from 'fastify-plugin'

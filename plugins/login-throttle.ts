@@ -12,6 +12,13 @@ import { createMemoryFailureCounter, createRedisFailureCounter } from '../src/lo
 import { PENDING_LOGIN_TTL_MS } from '../src/mfa/pending-logins.js'
 import type { RedisClient } from '../src/session/refresh-lock.js'
 
+/**
+ * The key of the limit being checked, for the limiters' keyGenerator (which only receives the request): a
+ * Symbol-keyed request decoration, as @fastify/rate-limit keeps its own, so no other plugin can name, collide with
+ * or read it.
+ */
+const kThrottleKey = Symbol('bff.loginThrottleKey')
+
 declare module 'fastify' {
   interface FastifyInstance {
     loginThrottle: {
@@ -41,8 +48,7 @@ declare module 'fastify' {
     }
   }
   interface FastifyRequest {
-    /** The key of the limit being checked, for the limiter's keyGenerator (which only receives the request). */
-    loginThrottleKey: string
+    [kThrottleKey]: string
     /** The failure counter a login reserved an attempt in (released unless the password was wrong), or null. */
     loginAttempt: { limit: 'user' | 'device', key: string } | null
   }
@@ -185,7 +191,7 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   // LOGIN_RATE_LIMIT_DEVICE=off: no device cookies at all (an unlimited device would be an unlimited guesser).
   const devices = login.perDevice === undefined ? undefined : createDeviceCookies({ secrets: cookieSettings.secrets, lifetimeMs: login.deviceCookieLifetimeMs, clock: opts.clock })
   const deviceCookie = `${cookieSettings.name}-device`
-  fastify.decorateRequest('loginThrottleKey', '')
+  fastify.decorateRequest(kThrottleKey, '')
   fastify.decorateRequest('loginAttempt', null)
   const counters = redis !== null ? redisStore(redis, nameSpace) : clockStore(opts.clock)
 
@@ -197,7 +203,7 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
       limiters.set(name, scope.createRateLimit({
         max: setting.max,
         timeWindow: setting.windowMs,
-        keyGenerator: (request: FastifyRequest) => `${name}:${request.loginThrottleKey}`
+        keyGenerator: (request: FastifyRequest) => `${name}:${request[kThrottleKey]}`
       }))
     }
   })
@@ -206,7 +212,7 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
   async function count (request: FastifyRequest, name: LimitName, key: string): Promise<Awaited<ReturnType<Limiter>> | undefined> {
     const limiter = limiters.get(name)
     if (limiter === undefined) return undefined
-    request.loginThrottleKey = key
+    request[kThrottleKey] = key
     try {
       return await limiter(request)
     } catch (err) {

@@ -59,7 +59,7 @@ export type MfaOutcome =
 async function mfaPlugin (fastify: FastifyInstance, opts: MfaPluginOptions): Promise<void> {
   const { idp, cookie: cookieSettings, mfa: mfaSettings } = fastify.config
   const pendingCookie = `${cookieSettings.name}-mfa`
-  const api = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, fetch: fastify.idpFetch })
+  const api = createMfaApi({ issuer: idp.issuer, auth: fastify.idpClientAuth, clock: opts.clock, timeoutMs: idp.timeoutMs, forwardClientIp: idp.auth0Extensions, fetch: fastify.idpFetch })
   const pendingLogins = createPendingLogins({ store: fastify.pendingLoginStore, clock: opts.clock, ttlMs: PENDING_LOGIN_TTL_MS })
 
   function pendingIdOf (request: FastifyRequest): string | undefined {

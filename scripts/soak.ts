@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../app.js'
 import { loadConfig } from '../fastify.config.js'
+import { resolveEndpoints } from '../src/oidc/discovery.js'
 import { startIdp } from '../idp/app.js'
 import { parseDuration } from '../src/duration.js'
 import { announceReady, serveParent, spawnChild, usageNow, type Usage } from '../bench/lib/ipc.js'
@@ -39,7 +40,7 @@ const SAMPLE_EVERY_MS = 2_000
 // ---- child: the gateway ----------------------------------------------------------------------------------------
 
 if (process.env.SOAK_ROLE === 'gateway') {
-  const app = buildApp({ config: loadConfig(process.env) })
+  const app = buildApp({ config: await resolveEndpoints(loadConfig(process.env)) })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('soak gateway: unexpected address')

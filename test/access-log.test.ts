@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import pino from 'pino'
 import t from 'tap'
-import { AccessLogController } from '../src/logging/access-log-controller.js'
+import { AccessLogController } from '../plugins/access-log-controller.js'
 import { buildTestApp, captureLogs, login, startTestIdp, testEnv } from './helpers/gateway.js'
 import { startUpstream } from './helpers/upstream.js'
 

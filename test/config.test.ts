@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { loadConfig, parseUpstreams, serverOptions, type Env } from '../fastify.config.js'
+import { loadConfig, parseUpstreams, type Env } from '../fastify.config.js'
+import { serverOptions } from '../server-options.js'
+import { resolveEndpoints } from '../src/oidc/discovery.js'
 
 const SECRET = 's'.repeat(32)
 const KEY_FILE = fileURLToPath(new URL('../idp/demo-keys/private-key-jwt.pem', import.meta.url))
@@ -12,9 +14,10 @@ t.test('defaults', async t => {
   const config = load()
   t.same(config.server, { host: '127.0.0.1', port: 3000, trustProxy: false, publicOrigins: [], logLevel: 'info', adminPort: 9091, shutdownTimeoutMs: 10_000 })
   t.equal(config.idp.issuer, 'https://tenant.eu.auth0.com/')
-  t.equal(config.idp.tokenUrl, 'https://tenant.eu.auth0.com/oauth/token')
-  t.equal(config.idp.revokeUrl, 'https://tenant.eu.auth0.com/oauth/revoke')
-  t.equal(config.idp.jwksUrl, 'https://tenant.eu.auth0.com/.well-known/jwks.json')
+  const { idp } = await resolveEndpoints(config) // nothing to discover with AUTH0_DOMAIN: the same object, typed resolved
+  t.equal(idp.tokenUrl, 'https://tenant.eu.auth0.com/oauth/token')
+  t.equal(idp.revokeUrl, 'https://tenant.eu.auth0.com/oauth/revoke')
+  t.equal(idp.jwksUrl, 'https://tenant.eu.auth0.com/.well-known/jwks.json')
   t.equal(config.idp.authMethod, 'client_secret_post')
   t.equal(config.idp.idTokenAlg, 'RS256')
   t.equal(config.idp.scope, 'openid profile email offline_access')
@@ -35,7 +38,7 @@ t.test('defaults', async t => {
 t.test('an http(s) URL as AUTH0_DOMAIN keeps its scheme and port; the issuer ends with a slash', async t => {
   const config = load({ AUTH0_DOMAIN: 'http://127.0.0.1:4010' })
   t.equal(config.idp.issuer, 'http://127.0.0.1:4010/')
-  t.equal(config.idp.tokenUrl, 'http://127.0.0.1:4010/oauth/token')
+  t.equal((await resolveEndpoints(config)).idp.tokenUrl, 'http://127.0.0.1:4010/oauth/token')
   t.equal(load({ AUTH0_DOMAIN: 'https://login.example.com/' }).idp.issuer, 'https://login.example.com/')
 })
 

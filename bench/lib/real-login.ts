@@ -1,6 +1,7 @@
 /** One real login against a local IdP, in-process: the session record exactly as the gateway stores it. */
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import { startIdp } from '../../idp/app.js'
 import type { SessionRecord, SessionStore } from '../../src/session/session-store.js'
 import { createMemoryStore } from '../../src/session/memory-store.js'
@@ -41,7 +42,7 @@ export async function captureRealRecord (): Promise<SessionRecord> {
     delete: async key => { await inner.delete(key) },
     close: async () => { await inner.close() }
   }
-  const app = buildApp({ config: loadConfig(gatewayEnv(idp.url, { LOG_LEVEL: 'silent' })), deps: { sessionStore: store } })
+  const app = buildApp({ config: await resolveEndpoints(loadConfig(gatewayEnv(idp.url, { LOG_LEVEL: 'silent' }))), deps: { sessionStore: store } })
   try {
     await app.ready()
     const res = await app.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: BENCH_USER })

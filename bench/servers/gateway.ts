@@ -5,12 +5,13 @@
  */
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import type { Clock } from '../../src/clock.js'
 import { announceReady, serveParent } from '../lib/ipc.js'
 
 let offsetMs = 0
 const clock: Clock | undefined = process.env.BENCH_CLOCK_CONTROL === '1' ? { now: () => Date.now() + offsetMs } : undefined
-const config = loadConfig(process.env)
+const config = await resolveEndpoints(loadConfig(process.env))
 const app = buildApp({ config, deps: clock === undefined ? {} : { clock } })
 await app.listen({ host: '127.0.0.1', port: 0 })
 const address = app.server.address()

@@ -6,22 +6,29 @@
  * bindings and options, the first time something is logged at a level that is enabled; calls below the level return
  * at once.
  */
-import type { FastifyBaseLogger } from 'fastify'
-import type { Bindings, ChildLoggerOptions } from 'pino'
+import type { BaseLogger, Bindings, ChildLoggerOptions } from 'pino'
+
+/**
+ * A pino logger that makes children: the shape of Fastify's FastifyBaseLogger, written against pino alone so this
+ * module needs no framework (Fastify's request loggers and app logger are ChildLoggers, and so is a LazyChildLogger).
+ */
+export interface ChildLogger extends Pick<BaseLogger, 'level' | 'info' | 'error' | 'debug' | 'fatal' | 'warn' | 'trace' | 'silent'> {
+  child (bindings: Bindings, options?: ChildLoggerOptions): ChildLogger
+}
 
 type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 /** pino's own level numbers; `silent` enables nothing. */
 const LEVEL_VALUES: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
 // unknown[]: pino's LogFn is overloaded (object or message first); the arguments pass through untouched.
-type AnyLogFn = (this: FastifyBaseLogger, ...args: unknown[]) => void
+type AnyLogFn = (this: ChildLogger, ...args: unknown[]) => void
 
-export class LazyChildLogger implements FastifyBaseLogger {
-  private child_: FastifyBaseLogger | undefined
+export class LazyChildLogger implements ChildLogger {
+  private child_: ChildLogger | undefined
   /** The lowest level value written, read once: a request's logger lives as long as the request. */
   private minimum: number
 
   constructor (
-    private readonly parent: FastifyBaseLogger,
+    private readonly parent: ChildLogger,
     private readonly bindings: Bindings,
     private readonly options: ChildLoggerOptions
   ) {
@@ -29,7 +36,7 @@ export class LazyChildLogger implements FastifyBaseLogger {
   }
 
   /** The pino child, built on first use. */
-  private real (): FastifyBaseLogger {
+  private real (): ChildLogger {
     this.child_ ??= this.parent.child(this.bindings, this.options)
     return this.child_
   }
@@ -64,18 +71,18 @@ export class LazyChildLogger implements FastifyBaseLogger {
   trace (...args: unknown[]): void { this.log('trace', args) }
   silent (): void {}
 
-  child (bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+  child (bindings: Bindings, options?: ChildLoggerOptions): ChildLogger {
     return this.real().child(bindings, options)
   }
 }
 
 /** pino's own number for a logger's level (no string lookups); a logger without one is judged by its level name. */
-function levelValueOf (logger: FastifyBaseLogger): number {
+function levelValueOf (logger: ChildLogger): number {
   const value = (logger as { levelVal?: unknown }).levelVal
   return typeof value === 'number' ? value : LEVEL_VALUES[logger.level] ?? 0
 }
 
-/** Fastify's `childLoggerFactory`: request loggers are LazyChildLoggers. */
-export function lazyChildLoggerFactory (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+/** For Fastify's `childLoggerFactory` (server-options.ts): request loggers are LazyChildLoggers. */
+export function lazyChildLoggerFactory (logger: ChildLogger, bindings: Bindings, options: ChildLoggerOptions): ChildLogger {
   return new LazyChildLogger(logger, bindings, options)
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js'
 import { idpUrl } from '../oidc/idp-url.js'
 import { authenticateClient, type ClientAuthentication } from '../token/client-auth.js'
+import { idpErrorFrom, idpJson, idpRequest, type IdpRequestInit } from '../idp/idp-request.js'
 import { IdpError } from '../token/idp-error.js'
 
 /** An enrolled, active factor as the gateway shows it to a client (never a secret, never the mfa_token). */
@@ -33,50 +34,27 @@ export interface MfaApiOptions {
   readonly auth: ClientAuthentication
   readonly clock: Clock
   readonly timeoutMs: number
+  /** Send the end user's IP as auth0-forwarded-for, as the token client does: only with the Auth0 extensions on. */
+  readonly forwardClientIp?: boolean
   readonly fetch?: typeof fetch | undefined
 }
 
 const KNOWN_TYPES = new Set(['otp', 'oob', 'recovery-code'])
 
 /**
- * Auth0's MFA API as far as a password login needs it (reference §8.2, §8.3). Like the token client: a deadline on
- * every call, no retries, `auth0-forwarded-for` with the end user's IP, and failures as IdpError.
+ * Auth0's MFA API as far as a password login needs it (reference §8.2, §8.3), through idpRequest like the token
+ * client: a deadline on every call, no retries, `auth0-forwarded-for` as forwardClientIp says, failures as IdpError.
  */
 export function createMfaApi (options: MfaApiOptions): MfaApi {
-  const doFetch = options.fetch ?? globalThis.fetch
+  const forwardClientIp = options.forwardClientIp ?? true
   // Auth0's MFA API is under the tenant: `<issuer>/mfa/…`.
   const authenticatorsUrl = idpUrl(options.issuer, 'mfa/authenticators')
   const challengeUrl = idpUrl(options.issuer, 'mfa/challenge')
 
-  async function call (url: string, init: { method: 'GET' | 'POST', headers: Record<string, string>, body?: string }, ip: string | undefined): Promise<unknown> {
-    const signal = AbortSignal.timeout(options.timeoutMs)
-    let status: number
-    let text: string
-    try {
-      const response = await doFetch(url, {
-        method: init.method,
-        headers: { accept: 'application/json', 'user-agent': 'bff-token-gateway', ...init.headers, ...(ip === undefined || ip === '' ? {} : { 'auth0-forwarded-for': ip }) },
-        ...(init.body === undefined ? {} : { body: init.body }),
-        signal,
-        redirect: 'manual'
-      })
-      status = response.status
-      text = await response.text()
-    } catch (err) {
-      throw new IdpError(signal.aborted ? 'timeout' : 'network', { cause: err })
-    }
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch (err) {
-      throw new IdpError('malformed', { status, description: 'body is not JSON', cause: err })
-    }
-    if (status === 200) return body
-    const fields = body !== null && typeof body === 'object' ? body as Record<string, unknown> : {}
-    const error = typeof fields.error === 'string' ? fields.error : typeof fields.code === 'string' ? fields.code : undefined
-    if (error === undefined) throw new IdpError('malformed', { status, description: 'error body has no error code' })
-    const description = fields.error_description ?? fields.description
-    throw new IdpError('oauth', { status, error, description: typeof description === 'string' ? description.slice(0, 300) : undefined })
+  async function call (url: string, init: IdpRequestInit, ip: string | undefined): Promise<unknown> {
+    const response = await idpRequest(url, init, { timeoutMs: options.timeoutMs, fetch: options.fetch, forwardClientIp, ip })
+    if (response.status !== 200) throw idpErrorFrom(response, options.clock.now())
+    return idpJson(response)
   }
 
   return {

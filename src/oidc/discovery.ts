@@ -3,18 +3,11 @@
  * `{issuer}/.well-known/openid-configuration`, fetched once at startup with a deadline. loadConfig is synchronous,
  * so this is the async step between it and buildApp: `buildApp({ config: await resolveEndpoints(loadConfig(env)) })`.
  */
-import type { AppConfig } from '../../fastify.config.js'
+import type { AppConfig, IdpEndpoints, LoadedConfig, PendingIdpConfig } from '../config-types.js'
 import { idpUrl } from './idp-url.js'
 
-export interface DiscoveredEndpoints {
-  /** The document's `issuer`, exactly as published (id_tokens must carry exactly this `iss`). */
-  readonly issuer: string
-  readonly tokenUrl: string
-  /** RFC 7009 revocation endpoint; '' when the IdP publishes none (logout then only ends the session). */
-  readonly revokeUrl: string
-  readonly userinfoUrl: string
-  readonly jwksUrl: string
-}
+/** What discovery finds: the document's `issuer` exactly as published (id_tokens must carry exactly this `iss`), and the endpoints. */
+export type DiscoveredEndpoints = IdpEndpoints
 
 /** Discovery failed: the process must not start. The message is one line for the operator. */
 export class DiscoveryError extends Error {
@@ -83,12 +76,19 @@ export async function discover (issuer: string, options: DiscoveryOptions): Prom
   }
 }
 
+/** Whether the IdP's endpoints are known: always with AUTH0_DOMAIN, after discovery with OIDC_ISSUER. */
+function isResolved (config: LoadedConfig): config is AppConfig {
+  return !('endpoints' in config.idp)
+}
+
 /**
  * With OIDC_ISSUER, returns the configuration with the discovered endpoints and issuer; with AUTH0_DOMAIN, the
  * configuration as it is (Auth0's endpoints are fixed paths). Throws DiscoveryError when discovery fails.
  */
-export async function resolveEndpoints (config: AppConfig, options: { fetch?: typeof fetch | undefined } = {}): Promise<AppConfig> {
-  if (config.idp.provider !== 'oidc' || config.idp.tokenUrl !== '') return config
-  const endpoints = await discover(config.idp.issuer, { timeoutMs: config.idp.timeoutMs, fetch: options.fetch, requireJwks: config.idp.idTokenAlg === 'RS256' })
-  return Object.freeze({ ...config, idp: Object.freeze({ ...config.idp, ...endpoints }) })
+export async function resolveEndpoints (config: LoadedConfig, options: { fetch?: typeof fetch | undefined } = {}): Promise<AppConfig> {
+  if (isResolved(config)) return config
+  const idp = config.idp as PendingIdpConfig // narrowed: isResolved said the endpoints are pending
+  const { endpoints: _pending, ...settings } = idp
+  const discovered = await discover(idp.issuer, { timeoutMs: idp.timeoutMs, fetch: options.fetch, requireJwks: idp.idTokenAlg === 'RS256' })
+  return Object.freeze({ ...config, idp: Object.freeze({ ...settings, ...discovered }) })
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js'
+import { idpJson, idpRequest } from '../idp/idp-request.js'
 import { IdpError, retryAfterSeconds } from './idp-error.js'
 
 export interface UserinfoClientOptions {
@@ -18,33 +19,16 @@ export interface UserinfoClient {
 const MAX_BODY_CHARS = 64 * 1024
 
 /**
- * `GET /userinfo` with the session's access token, in the token client's style: one deadline (IDP_TIMEOUT), no
- * redirects, no retries here, and every failure an IdpError saying what happened.
+ * `GET /userinfo` with the session's access token through idpRequest: one deadline (IDP_TIMEOUT), no redirects, no
+ * retries here, and every failure an IdpError saying what happened.
  */
 export function createUserinfoClient (options: UserinfoClientOptions): UserinfoClient {
   const { url, timeoutMs, clock } = options
-  const doFetch = options.fetch ?? globalThis.fetch
   return {
     async fetch (accessToken) {
       if (url === '') throw new IdpError('malformed', { description: 'the identity provider has no userinfo endpoint' })
-      const signal = AbortSignal.timeout(timeoutMs)
-      let status: number
-      let headers: Headers
-      let text: string
-      try {
-        const response = await doFetch(url, {
-          method: 'GET',
-          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json', 'user-agent': 'bff-token-gateway' },
-          signal,
-          redirect: 'manual'
-        })
-        status = response.status
-        headers = response.headers
-        text = await response.text()
-      } catch (err) {
-        if (signal.aborted) throw new IdpError('timeout', { cause: err })
-        throw new IdpError('network', { cause: err })
-      }
+      // Userinfo is asked on the user's behalf by their session, not for a login: no auth0-forwarded-for.
+      const { status, headers, text } = await idpRequest(url, { method: 'GET', headers: { authorization: `Bearer ${accessToken}` } }, { timeoutMs, fetch: options.fetch, forwardClientIp: false })
       if (status === 401) {
         const challenge = headers.get('www-authenticate') ?? ''
         const description = /error_description="([^"]*)"/.exec(challenge)?.[1]
@@ -53,12 +37,7 @@ export function createUserinfoClient (options: UserinfoClientOptions): UserinfoC
       if (status === 429) throw new IdpError('oauth', { status, error: 'too_many_requests', retryAfter: retryAfterSeconds(headers, clock.now()) ?? 60 })
       if (status !== 200) throw new IdpError('malformed', { status, description: 'userinfo did not answer 200' })
       if (text.length > MAX_BODY_CHARS) throw new IdpError('malformed', { status, description: 'userinfo body too large' })
-      let body: unknown
-      try {
-        body = JSON.parse(text)
-      } catch (err) {
-        throw new IdpError('malformed', { status, description: 'body is not JSON', cause: err })
-      }
+      const body = idpJson({ status, headers, text })
       if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof (body as Record<string, unknown>).sub !== 'string') {
         throw new IdpError('malformed', { status, description: 'userinfo body is not an object with a sub' })
       }

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp, type AppDeps } from '../../app.js'
 import { loadConfig, type Env } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import { DEFAULT_CLIENTS_FILE, DEFAULT_USERS_FILE, startIdp, type RunningIdp } from '../../idp/app.js'
 import type { IdpOptions } from '../../idp/app.js'
 import { storageKey } from '../../src/session/session-id.js'
@@ -229,7 +230,7 @@ export async function buildTestApp (t: Teardown, options: TestAppOptions): Promi
   const level = options.env.LOG_LEVEL
   const env = options.logs === undefined && (level === undefined || level === 'silent') ? { ...options.env, LOG_LEVEL: 'trace' } : options.env
   const deps: AppDeps = { ...options.deps, fetch: recordingFetch(options.deps?.fetch ?? globalThis.fetch) }
-  const config = loadConfig(env)
+  const config = await resolveEndpoints(loadConfig(env))
   const app = buildApp({ config, deps, logStream: leakLogStream(options.logs?.stream) })
   watchForLeaks(app, options.env, config.cookie.name)
   t.teardown(async () => { await app.close() })

@@ -1,7 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
-import { ConfigError } from '../../src/errors.js'
 import { DiscoveryError, resolveEndpoints } from '../../src/oidc/discovery.js'
 import { IdpError } from '../../src/token/idp-error.js'
 import { loginError } from '../../src/token/login-errors.js'
@@ -16,7 +15,10 @@ t.test('OIDC_ISSUER: endpoints and issuer come from the discovery document (loca
   const loaded = loadConfig(oidcEnv(idp.url)) // no trailing slash: the document's issuer has one
   t.equal(loaded.idp.provider, 'oidc')
   t.equal(loaded.idp.auth0Extensions, false)
-  t.throws(() => buildApp({ config: loaded }), ConfigError, 'buildApp refuses an undiscovered configuration')
+  t.same('endpoints' in loaded.idp && loaded.idp.endpoints, 'pending', 'the endpoints are pending until discovery')
+  // buildApp refuses an undiscovered configuration: at compile time (`npm run typecheck` fails if it is accepted).
+  // @ts-expect-error a LoadedConfig whose endpoints are pending is not the AppConfig buildApp takes
+  t.type(() => buildApp({ config: loaded }), 'function')
   const config = await resolveEndpoints(loaded)
   t.equal(config.idp.issuer, `${idp.url}/`, 'the document\'s issuer, exactly')
   t.equal(config.idp.tokenUrl, `${idp.url}/oauth/token`)
@@ -69,6 +71,23 @@ t.test('discovery failures stop the start with one clear line', async t => {
   t.equal(hs.idp.revokeUrl, '', 'no revocation endpoint published')
   t.ok(new DiscoveryError('x') instanceof Error)
 })
+
+// Issue #16 item 4: one rule for auth0-forwarded-for. The token client sent it only with the Auth0 extensions on, the
+// MFA API always: now neither sends the end user's address to an IdP that is not Auth0.
+for (const extensions of ['off', 'on'] as const) {
+  t.test(`OIDC_AUTH0_EXTENSIONS=${extensions}: the MFA API calls ${extensions === 'on' ? 'carry' : 'do not carry'} auth0-forwarded-for, like the token calls`, async t => {
+    const idp = await startTestIdp(t)
+    const config = await resolveEndpoints(loadConfig(oidcEnv(`${idp.url}/`, { OIDC_AUTH0_EXTENSIONS: extensions })))
+    const app = buildApp({ config })
+    t.teardown(async () => { await app.close() })
+    const res = await app.inject({ method: 'POST', url: '/session', headers: { 'x-csrf': '1' }, payload: { username: 'mfa@example.com', password: 'mfa-password-1' } })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().code, 'mfa_required')
+    const calls = idp.calls.filter(c => c.path === '/oauth/token' || c.path.startsWith('/mfa/'))
+    t.same(calls.map(c => c.path), ['/oauth/token', '/mfa/authenticators'])
+    for (const call of calls) t.equal(call.forwardedFor, extensions === 'on' ? '127.0.0.1' : undefined, call.path)
+  })
+}
 
 t.test('Keycloak and Okta issuers with paths are accepted as configured', async t => {
   const keycloak = 'https://kc.example.com/realms/demo'

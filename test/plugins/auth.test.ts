@@ -3,6 +3,7 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import authPlugin, { type Credentials } from '../../plugins/auth.js'
 import configPlugin from '../../plugins/config.js'
 import errorHandlerPlugin from '../../plugins/error-handler.js'
@@ -38,10 +39,10 @@ async function build (t: { teardown (fn: () => unknown): void }, env: Record<str
     const answer = idp.answers.shift()
     return answer === undefined ? new Response('', { status: 200 }) : answer()
   }) as typeof fetch
-  const config = loadConfig({
+  const config = await resolveEndpoints(loadConfig({
     AUTH0_DOMAIN: 'idp.test', AUTH0_CLIENT_ID: CLIENT_ID, AUTH0_CLIENT_SECRET: CLIENT_SECRET, SESSION_SECRET: 's'.repeat(32),
     AUTH0_ID_TOKEN_SIGNING_ALG: 'HS256', ...env
-  })
+  }))
   const app = Fastify()
   await app.register(configPlugin, { config })
   await app.register(errorHandlerPlugin)

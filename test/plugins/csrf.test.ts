@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Test } from 'tap'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import configPlugin from '../../plugins/config.js'
 import csrfPlugin from '../../plugins/csrf.js'
 import errorHandlerPlugin from '../../plugins/error-handler.js'
@@ -10,7 +11,7 @@ import { testEnv } from '../helpers/gateway.js'
 /** The plugin alone: one guarded route (GET and POST /guarded) and one open route. */
 async function build (t: Test, env: Record<string, string> = {}): Promise<FastifyInstance> {
   const app = Fastify()
-  app.register(configPlugin, { config: loadConfig(testEnv({ url: 'http://127.0.0.1:9' }, env)) })
+  app.register(configPlugin, { config: await resolveEndpoints(loadConfig(testEnv({ url: 'http://127.0.0.1:9' }, env))) })
   app.register(errorHandlerPlugin)
   app.register(csrfPlugin)
   app.register(async scope => {
@@ -150,7 +151,7 @@ t.test('PUBLIC_ORIGIN behind a TRUST_PROXY address: the proxy\'s X-Forwarded-Hos
   // The plugin alone has no trust proxy: a client's X-Forwarded-Host changes nothing.
   t.equal((await app.inject({ method: 'GET', url: '/open', headers: { host: 'evil.example', 'x-forwarded-host': 'gw.example.com' } })).statusCode, 421)
   const trusted = Fastify({ trustProxy: ['127.0.0.1'] })
-  trusted.register(configPlugin, { config: loadConfig(testEnv({ url: 'http://127.0.0.1:9' }, { PUBLIC_ORIGIN: 'https://gw.example.com' })) })
+  trusted.register(configPlugin, { config: await resolveEndpoints(loadConfig(testEnv({ url: 'http://127.0.0.1:9' }, { PUBLIC_ORIGIN: 'https://gw.example.com' }))) })
   trusted.register(errorHandlerPlugin)
   trusted.register(csrfPlugin)
   trusted.get('/open', async () => ({ ok: true }))

@@ -2,6 +2,7 @@ import t from 'tap'
 import { totp } from '../../idp/totp.js'
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import { GatewayError } from '../../src/errors.js'
 import { createMemoryStore } from '../../src/session/memory-store.js'
 import type { SessionStore } from '../../src/session/session-store.js'
@@ -18,7 +19,7 @@ async function scrape (app: { metrics: { registry: { metrics (): Promise<string>
 
 t.test('/metrics is served on the admin port only, in the Prometheus text format', async t => {
   const idp = await startTestIdp(t)
-  const app = buildApp({ config: loadConfig(testEnv(idp, { ADMIN_PORT: '0' })) })
+  const app = buildApp({ config: await resolveEndpoints(loadConfig(testEnv(idp, { ADMIN_PORT: '0' }))) })
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const admin = await app.adminServer.started()
@@ -55,11 +56,11 @@ t.test('ADMIN_PORT=off: no admin server; two apps in one process keep separate r
 
 t.test('a taken ADMIN_PORT is reported, the main app keeps serving', async t => {
   const idp = await startTestIdp(t)
-  const first = buildApp({ config: loadConfig(testEnv(idp, { ADMIN_PORT: '0' })) })
+  const first = buildApp({ config: await resolveEndpoints(loadConfig(testEnv(idp, { ADMIN_PORT: '0' }))) })
   t.teardown(async () => { await first.close() })
   await first.listen({ host: '127.0.0.1', port: 0 })
   const taken = await first.adminServer.started()
-  const second = buildApp({ config: loadConfig(testEnv(idp, { ADMIN_PORT: String(taken?.port ?? 0) })) })
+  const second = buildApp({ config: await resolveEndpoints(loadConfig(testEnv(idp, { ADMIN_PORT: String(taken?.port ?? 0) }))) })
   t.teardown(async () => { await second.close() })
   await second.listen({ host: '127.0.0.1', port: 0 })
   await t.rejects(second.adminServer.started(), { code: 'EADDRINUSE' })
@@ -138,7 +139,7 @@ t.test('store errors: every store_unavailable answer is counted', async t => {
 
 t.test('MFA steps are counted by route and outcome for any /session/mfa* route', async t => {
   const idp = await startTestIdp(t)
-  const app = buildApp({ config: loadConfig(testEnv(idp)) })
+  const app = buildApp({ config: await resolveEndpoints(loadConfig(testEnv(idp))) })
   t.teardown(async () => { await app.close() })
   // A stand-in for an MFA route: the hook keys on the /session/mfa prefix. Registered as a plugin, like every route
   // of the gateway, so it comes after the metrics plugin that hooks routes as they are added.

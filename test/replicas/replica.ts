@@ -5,12 +5,13 @@
  */
 import { buildApp } from '../../app.js'
 import { loadConfig } from '../../fastify.config.js'
+import { resolveEndpoints } from '../../src/oidc/discovery.js'
 
 /** The replica's clock: the system clock plus an offset the test moves (POST /__test/clock {advanceMs}). */
 let offsetMs = 0
 const clock = { now: () => Date.now() + offsetMs }
 
-const app = buildApp({ config: loadConfig(process.env), deps: { clock }, logStream: process.stderr })
+const app = buildApp({ config: await resolveEndpoints(loadConfig(process.env)), deps: { clock }, logStream: process.stderr })
 app.post<{ Body: { advanceMs: number } }>('/__test/clock', async request => {
   offsetMs += request.body.advanceMs
   return { offsetMs }

@@ -37,6 +37,25 @@ for (const issuer of [`${idp.url}/`, idp.url]) {
   })
 }
 
+t.test('auth0-forwarded-for only with forwardClientIp (the Auth0 extensions), like the token client', async t => {
+  for (const forwardClientIp of [true, false]) {
+    const api = createMfaApi({ issuer: `${idp.url}/`, auth, clock, timeoutMs: 2_000, forwardClientIp })
+    const token = await mfaToken()
+    idp.clearCalls()
+    await api.authenticators(token, { ip: '203.0.113.5' })
+    await api.challenge(token, SMS_ID, { ip: '203.0.113.5' })
+    t.same(idp.calls.map(c => c.forwardedFor), forwardClientIp ? ['203.0.113.5', '203.0.113.5'] : [undefined, undefined], `forwardClientIp: ${String(forwardClientIp)}`)
+  }
+})
+
+t.test('an MFA API error answer maps as the token endpoint\'s does (idpErrorFrom): a 429 keeps its Retry-After', async t => {
+  const answer = (status: number, body: string, headers: Record<string, string> = {}): typeof fetch => async () => new Response(body, { status, headers })
+  const api = (f: typeof fetch) => createMfaApi({ issuer: 'https://idp.example/', auth, clock, timeoutMs: 1_000, forwardClientIp: true, fetch: f })
+  await t.rejects(api(answer(429, '{"error":"too_many_requests"}', { 'retry-after': '30' })).authenticators('t', {}), { name: 'IdpError', kind: 'oauth', status: 429, retryAfter: 30 })
+  await t.rejects(api(answer(502, '<html>')).challenge('t', 'a', {}), { name: 'IdpError', kind: 'malformed', status: 502, description: 'error body is not JSON' })
+  await t.rejects(api(answer(200, '<html>')).authenticators('t', {}), { name: 'IdpError', kind: 'malformed', status: 200, description: 'body is not JSON' })
+})
+
 t.test('an issuer with a path: the MFA API is under it, with or without its trailing slash', async t => {
   for (const issuer of ['https://idp.example/tenant-a', 'https://idp.example/tenant-a/']) {
     const asked: string[] = []

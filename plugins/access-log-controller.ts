@@ -4,9 +4,9 @@
  * per request (`incoming request` and `request completed`), each through the request's own pino child; at the
  * production level that made the gateway about 0.67x the bare proxy in the bench's info round. Here `incoming request`
  * is a debug line, and the completion line is written by the app logger with the request id as a field, so the
- * request's lazy logger (lazy-child-logger.ts) is not built for it. A route's own level still applies (the probes log
- * at warn: no access line). Failed requests and Fastify's other lines (stream errors, serializer errors, ...) are
- * logged as Fastify logs them.
+ * request's lazy logger (src/logging/lazy-child-logger.ts) is not built for it. A route's own level still applies (the
+ * probes log at warn: no access line). Failed requests and Fastify's other lines (stream errors, serializer errors,
+ * ...) are logged as Fastify logs them. It extends Fastify's LogController, so it lives in plugins/, not src/.
  */
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 
