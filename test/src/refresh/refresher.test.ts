@@ -35,6 +35,12 @@ function fakeTokenClient (clock: ManualClock) {
     revoked,
     /** What the next refresh answers: a token set (fields over a fresh default), a promise of one, or an error. */
     answer (result: Error | Partial<TokenSet> | Promise<Partial<TokenSet>>) { answers.push(result) },
+    /** The next refresh answers only once the returned function is called. */
+    hold (): () => void {
+      let release!: () => void
+      answers.push(new Promise(resolve => { release = () => { resolve({}) } }))
+      return release
+    },
     async refresh (refreshToken: string, context?: { ip?: string | undefined }): Promise<TokenSet> {
       redeemed.push({ refreshToken, ip: context?.ip })
       const next = answers.shift() ?? {}
@@ -140,8 +146,7 @@ t.test('concurrent refreshes of one session redeem its token once', async t => {
   const s = setup()
   const id = await s.login()
   s.clock.advance(LIFETIME)
-  let release!: () => void
-  s.tokenClient.answer(new Promise(resolve => { release = () => { resolve({}) } }))
+  const release = s.tokenClient.hold()
   const all = Array.from({ length: 20 }, async () => await s.refresher.refresh(id, s.context))
   await new Promise(resolve => setImmediate(resolve))
   t.equal(s.refresher.inflight, 1, 'one refresh in flight')
@@ -267,8 +272,7 @@ t.test('a session that is logged out while its refresh is at the IdP stays gone;
   const s = setup()
   const id = await s.login()
   s.clock.advance(LIFETIME)
-  let release!: () => void
-  s.tokenClient.answer(new Promise(resolve => { release = () => { resolve({}) } }))
+  const release = s.tokenClient.hold()
   const pending = s.codeOf(s.refresher.refresh(id, s.context))
   await new Promise(resolve => setImmediate(resolve))
   await s.sessions.end(id, 'logout')
