@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { decide, spreadFor, type DecideState } from '../../../src/refresh/decide.js'
 import type { SessionRecord } from '../../../src/session/session-store.js'
@@ -103,4 +104,13 @@ t.test('spreadFor: stable per session id, in [0, 1)', async t => {
   t.equal(spreadFor('gAAxyz'), 0.5)
   t.equal(spreadFor('gAA'), spreadFor('gAAother'), 'only the first three characters count')
   t.equal(spreadFor(''), 0, 'a short id does not throw')
+  t.equal(spreadFor('g'), 0.5, 'missing characters count as 0')
+  t.equal(spreadFor('g!\u00e9'), 0.5, 'so do characters outside base64url')
+  t.equal(spreadFor('-_A'), (62 * 64 * 64 + 63 * 64) / 64 ** 3, 'the URL-safe digits')
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const wrong = Array.from({ length: 500 }, () => randomBytes(32).toString('base64url')).filter(id => {
+    const [a = 0, b = 0, c = 0] = [0, 1, 2].map(at => alphabet.indexOf(id.charAt(at)))
+    return spreadFor(id) !== (a * 4096 + b * 64 + c) / 64 ** 3
+  })
+  t.same(wrong, [], 'random session ids: their first three base64url digits')
 })
