@@ -5,6 +5,9 @@ import type { IdpOptions } from '../../idp/app.js'
 import { ALICE, buildTestApp, COOKIE_NAME, login, startTestIdp, testEnv, type Teardown } from '../helpers/gateway.js'
 import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
 import type { Env } from '../../fastify.config.js'
+import type { Clock } from '../../src/clock.js'
+import { createMemoryStore } from '../../src/session/memory-store.js'
+import type { SessionStore } from '../../src/session/session-store.js'
 
 const ALICE_ID = 'auth0|alice0000000000000000001'
 
@@ -20,10 +23,10 @@ interface Harness {
 }
 
 /** IdP and gateway on one manual clock, Alice logged in. Access tokens live 300 s unless told otherwise. */
-async function harness (t: Teardown, options: { idp?: IdpOptions, env?: Env } = {}): Promise<Harness> {
+async function harness (t: Teardown, options: { idp?: IdpOptions, env?: Env, store?: (clock: Clock) => SessionStore } = {}): Promise<Harness> {
   const clock = createManualClock()
   const idp = await startTestIdp(t, { clock, ...options.idp })
-  const app = await buildTestApp(t, { env: testEnv(idp, options.env), deps: { clock } })
+  const app = await buildTestApp(t, { env: testEnv(idp, options.env), deps: { clock, sessionStore: options.store?.(clock) } })
   const { cookies, value } = await login(app, ALICE)
   const sessionId = value.split('.')[0] ?? ''
   return {
@@ -220,6 +223,31 @@ t.test('a limit the IdP calls global backs off every session of the gateway', as
   t.equal(h.refreshCalls(), 1, 'without calling the IdP')
   h.clock.advance(16_000) // past the back-off and its jitter (at most half again)
   t.equal((await h.app.inject({ url: '/session', cookies: other.cookies })).statusCode, 200)
+})
+
+t.test('during a gateway-wide back-off a token inside the window is used with no store read and no refresh attempt', async t => {
+  let reads = 0
+  const h = await harness(t, {
+    store: clock => {
+      const inner = createMemoryStore({ maxEntries: 100, clock })
+      return { ...inner, get: async key => { reads++; return await inner.get(key) } }
+    }
+  })
+  h.clock.advance(30_000)
+  const other = await login(h.app, ALICE) // expires 30 s after the first session
+  h.idp.setFault({ endpoint: 'token', grantType: 'refresh_token', times: 1, status: 429, body: { error: 'too_many_requests', error_description: 'Global token endpoint rate limits exceeded.' }, headers: { 'retry-after': '10' } })
+  h.clock.advance(271_000) // the first expired; the other has 29 s left: inside its window whatever the spread
+  t.equal((await h.get()).json().code, 'refresh_rate_limited', 'the IdP limited the whole client')
+  const readsBefore = reads
+  const res = await h.app.inject({ url: '/session', cookies: other.cookies })
+  t.equal(res.statusCode, 200, 'the still-valid token serves')
+  t.equal(reads - readsBefore, 1, 'one store read (loading the session), none for a refresh that would be refused')
+  t.equal(h.app.refresher.inflight, 0, 'no refresh started')
+  t.equal(h.refreshCalls(), 1)
+  h.clock.advance(16_000) // past the back-off and its jitter; still inside the other's window
+  t.equal((await h.app.inject({ url: '/session', cookies: other.cookies })).statusCode, 200)
+  await h.app.refresher.refresh(other.value.split('.')[0] ?? '', { ip: '127.0.0.1', log: h.app.log })
+  t.equal(h.refreshCalls(), 2, 'after the back-off the background refresh runs again')
 })
 
 t.test('at most one refresh per session per REFRESH_MIN_INTERVAL', async t => {

@@ -1,0 +1,21 @@
+import type { SessionRecord } from '../session/session-store.js'
+import type { TokenSet } from '../token/token-set.js'
+
+/**
+ * The session's record after a successful refresh at `now`: the new tokens (a returned refresh token replaces the
+ * stored one), the user's claims from the new id_token, a new version, and no more not-before.
+ */
+export function rotate (current: SessionRecord, tokens: TokenSet, user: SessionRecord['user'], now: number): SessionRecord {
+  const { refreshNotBefore: _notBefore, refreshBlockedBy: _blockedBy, ...rest } = current
+  return {
+    ...rest,
+    user,
+    accessToken: tokens.accessToken,
+    ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
+    expiresAt: tokens.expiresAt,
+    lifetimeMs: tokens.lifetimeMs,
+    scope: tokens.scope ?? current.scope,
+    version: current.version + 1,
+    lastRefreshAt: now
+  }
+}
