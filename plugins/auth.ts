@@ -10,13 +10,11 @@ import type { SessionTransport } from './session-loader.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    auth: {
+    gatewayAuth: {
       login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials): Promise<SessionRecord>
       /** Creates a session from a token response (password or MFA grants) and sets the cookie. */
       startSession (request: FastifyRequest, reply: FastifyReply, tokens: TokenSet, options?: StartSessionOptions): Promise<SessionRecord>
       logout (request: FastifyRequest, reply: FastifyReply): Promise<void>
-      /** Ends the request's session after the IdP refused its refresh token (revoked anyway, see session-end.ts). */
-      dropSession (request: FastifyRequest, reply: FastifyReply): Promise<void>
     }
   }
 }
@@ -71,12 +69,12 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     const { sub, user } = await userFrom(tokens, request.log)
     // Session fixation: whatever session the request came with is ended before a new one starts.
     await loadSession(request, reply)
-    if (request.session !== null) {
+    if (request.gatewaySession !== null) {
       // Not awaited: the new session does not wait for the IdP to revoke the old token.
       fastify.sessions.end(request.sessionId, 'replaced', { ip: request.ip, log: request.log }).catch((err: unknown) => {
         request.log.warn({ code: err instanceof GatewayError ? err.code : 'error' }, 'the session this login replaces could not be ended')
       })
-      request.session = null
+      request.gatewaySession = null
     }
     const { id, record } = await fastify.sessions.create({
       sub,
@@ -90,14 +88,14 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       ...(typeof request.headers['user-agent'] === 'string' ? { userAgent: request.headers['user-agent'].slice(0, USER_AGENT_MAX) } : {}),
       ip: request.ip
     })
-    request.session = record
+    request.gatewaySession = record
     request.sessionId = id
     request.sessionTransport = options.transport ?? 'cookie'
     if (request.sessionTransport === 'cookie') reply.setSessionCookie(id)
     return record
   }
 
-  fastify.decorate('auth', {
+  fastify.decorate('gatewayAuth', {
     async login (request: FastifyRequest, reply: FastifyReply, credentials: Credentials) {
       if (credentials.session_transport === 'header' && !headerSessions) throw new GatewayError('header_sessions_disabled')
       const realm = credentials.realm ?? idp.realm
@@ -123,18 +121,12 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
 
     async logout (request: FastifyRequest, reply: FastifyReply) {
       await loadSession(request, reply)
-      const record = request.session
+      const record = request.gatewaySession
       reply.clearSessionCookie()
       if (record === null) return
       await fastify.sessions.end(request.sessionId, 'logout', { ip: request.ip, log: request.log })
-      request.session = null
+      request.gatewaySession = null
       request.log.info({ event: 'logout', sub: record.sub }, 'session ended')
-    },
-
-    async dropSession (request: FastifyRequest, reply: FastifyReply) {
-      reply.clearSessionCookie()
-      if (request.sessionId !== '') await fastify.sessions.end(request.sessionId, 'refresh_refused', { ip: request.ip, log: request.log })
-      request.session = null
     }
   })
 }

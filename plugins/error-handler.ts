@@ -106,7 +106,7 @@ export function isSessionOver (err: unknown): err is GatewayError {
  * part (with the reason only the caller knows).
  */
 export function sessionExpired (request: FastifyRequest, reply: FastifyReply, cause: unknown): GatewayError {
-  request.session = null
+  request.gatewaySession = null
   reply.clearSessionCookie()
   return new GatewayError('session_expired', { cause })
 }

@@ -182,7 +182,7 @@ function redisStore (client: RedisClient, nameSpace: string): CounterStore {
  */
 async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottleOptions): Promise<void> {
   const { login, idp, store: storeConfig, cookie: cookieSettings } = fastify.config
-  const redis = fastify.hasDecorator('redis') ? fastify.redis : null
+  const redis = fastify.hasDecorator('sessionRedis') ? fastify.sessionRedis : null
   const settings: Record<LimitName, RateLimitSetting | undefined> = { ip: login.perIp, ip_user: login.perIpUser, mfa: login.perMfaLogin, ...mfaLimits(fastify.config.mfa) }
   const limiters = new Map<LimitName, Limiter>()
   const nameSpace = `${storeConfig.redis?.keyPrefix ?? 'bff:'}${THROTTLE_NAMESPACE}`

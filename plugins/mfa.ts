@@ -198,7 +198,7 @@ async function mfaPlugin (fastify: FastifyInstance, opts: MfaPluginOptions): Pro
       }
       await attempt?.release()
 
-      const session = await fastify.auth.startSession(request, reply, tokens, { transport: record.transport })
+      const session = await fastify.gatewayAuth.startSession(request, reply, tokens, { transport: record.transport })
       await endPending(reply, id)
       request.log.info({ event: 'mfa', step: 'verify', outcome: 'ok', user: record.user, factor }, 'second factor accepted')
       request.log.info({ event: 'login', outcome: 'ok', user: record.user, realm: record.realm, sub: session.sub, mfa: factor }, 'login succeeded')

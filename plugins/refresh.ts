@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../src/clock.js'
 import { GatewayError } from '../src/errors.js'
 import { createRefresher, type Refresher } from '../src/refresh/refresher.js'
+import { isSessionOver, sessionExpired } from './error-handler.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,13 +40,11 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   async function awaitRefresh (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
       const next = await refresher.renewExpired(request.sessionId, { ip: request.ip, log: request.log })
-      request.session = next
+      request.gatewaySession = next
       request.accessToken = next.accessToken
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'session_expired') {
-        request.session = null
-        reply.clearSessionCookie()
-      }
+      // The refresher has ended the session in the store (refresh_refused, token_expired) or found it gone.
+      if (isSessionOver(err)) throw sessionExpired(request, reply, err)
       throw err
     }
   }
@@ -56,7 +55,7 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
    */
   fastify.decorate('requireAccessToken', async function (request: FastifyRequest, reply: FastifyReply) {
     await fastify.loadSession(request, reply)
-    const record = request.session
+    const record = request.gatewaySession
     if (record === null) throw new GatewayError('no_session')
     const { kind } = refresher.decide(request.sessionId, record)
     if (kind !== 'use' && kind !== 'use-and-refresh') return await awaitRefresh(request, reply)
@@ -65,4 +64,4 @@ async function refreshPlugin (fastify: FastifyInstance, opts: RefreshPluginOptio
   })
 }
 
-export default fp(refreshPlugin, { fastify: '5.x', name: 'bff-refresh', dependencies: ['bff-config', 'bff-auth', 'bff-sessions'] })
+export default fp(refreshPlugin, { fastify: '5.x', name: 'bff-refresh', dependencies: ['bff-config', 'bff-idp', 'bff-sessions', 'bff-session-loader', 'bff-session-cookie'] })

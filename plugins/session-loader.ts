@@ -6,13 +6,13 @@ import type { SessionRecord } from '../src/session/session-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler: sets request.session (or leaves it null) from the session cookie. Never fails on a bad cookie. */
+    /** preHandler: sets request.gatewaySession (or leaves it null) from the session cookie. Never fails on a bad cookie. */
     loadSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** preHandler: like loadSession, but answers 401 no_session without a live session. */
     requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
   interface FastifyRequest {
-    session: SessionRecord | null
+    gatewaySession: SessionRecord | null
     sessionId: string
     /** How the request's session came: the cookie, or `Authorization: Session <handle>` (native clients). */
     sessionTransport: SessionTransport
@@ -26,7 +26,7 @@ export type SessionTransport = 'cookie' | 'header'
  * client's `Authorization: Session <handle>` when ALLOW_HEADER_SESSIONS is on.
  */
 async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
-  fastify.decorateRequest('session', null)
+  fastify.decorateRequest('gatewaySession', null)
   fastify.decorateRequest('sessionId', '')
   fastify.decorateRequest('sessionTransport', 'cookie')
 
@@ -39,7 +39,7 @@ async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
       request.log.debug(`the session ${source} names no live session`)
       return false
     }
-    request.session = record
+    request.gatewaySession = record
     request.sessionId = id
     return true
   }
@@ -53,7 +53,7 @@ async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   async function loadSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (request.session !== null) return
+    if (request.gatewaySession !== null) return
     // A request that presents a header session is judged by it alone (it skipped the CSRF header check for that).
     if (headerSessions && hasSessionAuthorization(request.headers.authorization)) {
       await loadHeaderSession(request)
@@ -67,7 +67,7 @@ async function sessionLoaderPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('loadSession', loadSession)
   fastify.decorate('requireSession', async function (request: FastifyRequest, reply: FastifyReply) {
     await loadSession(request, reply)
-    if (request.session === null) throw new GatewayError('no_session')
+    if (request.gatewaySession === null) throw new GatewayError('no_session')
   })
 }
 

@@ -30,7 +30,7 @@ declare module 'fastify' {
     /** One refresh per session at a time: across replicas with Redis, in this process otherwise. */
     refreshLock: RefreshLock
     /** The ioredis client when SESSION_STORE=redis (e.g. for @fastify/rate-limit's `redis` option), else null. */
-    redis: RedisClient | null
+    sessionRedis: RedisClient | null
   }
 }
 
@@ -107,7 +107,7 @@ async function sessionsPlugin (fastify: FastifyInstance, opts: SessionsPluginOpt
   fastify.decorate('sessionStore', store)
   fastify.decorate('pendingLoginStore', pendingStore ?? store)
   fastify.decorate('refreshLock', lock)
-  fastify.decorate<RedisClient | null>('redis', client)
+  fastify.decorate<RedisClient | null>('sessionRedis', client)
   const ender = createSessionEnder({ log: fastify.log, bus })
   const sessions = createSessions({
     store,

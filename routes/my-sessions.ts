@@ -25,7 +25,7 @@ export default async function mySessionsRoutes (fastify: FastifyInstance): Promi
 
   /** The caller's session (the request's, live) and their sessions, the current one included. */
   async function mine (request: FastifyRequest): Promise<{ sub: string, currentKey: string, entries: UserSessionEntry[] }> {
-    const session = request.session
+    const session = request.gatewaySession
     if (session === null) throw new GatewayError('no_session')
     const currentKey = fastify.sessions.keyOf(request.sessionId)
     return { sub: session.sub, currentKey, entries: await sessionAdmin.list(session.sub, { key: currentKey, record: session }) }
@@ -57,7 +57,7 @@ export default async function mySessionsRoutes (fastify: FastifyInstance): Promi
     const ended = await sessionAdmin.end(entries.filter(entry => !others || entry.key !== currentKey), 'logout_all', { log: request.log, ip: request.ip })
     if (!others) {
       reply.clearSessionCookie()
-      request.session = null
+      request.gatewaySession = null
     }
     request.log.info({ event: 'logout', scope: others ? 'others' : 'all', sub, count: ended }, others ? 'other sessions ended' : 'all sessions ended')
     return { ended }
@@ -77,7 +77,7 @@ export default async function mySessionsRoutes (fastify: FastifyInstance): Promi
     const ended = await sessionAdmin.end([entry], 'logout_all', { log: request.log, ip: request.ip })
     if (entry.key === currentKey) {
       reply.clearSessionCookie()
-      request.session = null
+      request.gatewaySession = null
     }
     request.log.info({ event: 'logout', scope: 'one', sub, current: entry.key === currentKey }, 'session ended')
     return { ended }

@@ -28,7 +28,7 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
   }, async (request, reply) => {
     let record
     try {
-      record = await fastify.auth.login(request, reply, request.body)
+      record = await fastify.gatewayAuth.login(request, reply, request.body)
     } catch (err) {
       // Only a wrong password stays counted against the user (or device); a right one earns a device cookie.
       await fastify.loginThrottle.settle(request, reply, err instanceof GatewayError ? err.code : 'internal_error')
@@ -48,15 +48,15 @@ export default async function sessionRoutes (fastify: FastifyInstance): Promise<
     preHandler: fastify.requireAccessToken,
     schema: { response: { 200: sessionViewSchema, ...errorResponses } }
   }, async (request) => {
-    if (request.session === null) throw new GatewayError('no_session')
-    return sessionView(request.session, idleTimeoutMs)
+    if (request.gatewaySession === null) throw new GatewayError('no_session')
+    return sessionView(request.gatewaySession, idleTimeoutMs)
   })
 
   fastify.delete('/session', {
     onRequest: fastify.verifyCsrf,
     schema: { response: { 204: { type: 'null' }, ...errorResponses } }
   }, async (request, reply) => {
-    await fastify.auth.logout(request, reply)
+    await fastify.gatewayAuth.logout(request, reply)
     return await reply.code(204).send()
   })
 }

@@ -64,7 +64,7 @@ export default async function userinfoRoutes (fastify: FastifyInstance, opts: Us
 
   /** The session ends: its tokens are refused even after a refresh (user blocked or deleted, grant revoked). */
   async function ended (request: FastifyRequest, reply: FastifyReply, cause: unknown): Promise<never> {
-    await fastify.auth.logout(request, reply)
+    await fastify.gatewayAuth.logout(request, reply)
     throw sessionExpired(request, reply, cause)
   }
 

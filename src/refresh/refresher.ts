@@ -46,7 +46,7 @@ export interface RefusedRequest {
   readonly ip: string
   readonly log: RefreshLogger
   accessToken: string
-  session: SessionRecord | null
+  gatewaySession: SessionRecord | null
 }
 
 /** How the refresher waits for another replica's refresh: injectable like the clock, so tests never sleep. */
@@ -91,7 +91,7 @@ export interface Refresher {
   renewExpired (sessionId: string, context: RefreshContext): Promise<SessionRecord>
   /**
    * The request's access token was refused (an upstream or the IdP answered 401 invalid_token): takes the session's
-   * newer token if another request already refreshed it, else forces one refresh. Updates request.session and
+   * newer token if another request already refreshed it, else forces one refresh. Updates request.gatewaySession and
    * request.accessToken; throws like refresh.
    */
   renewRefused (request: RefusedRequest): Promise<SessionRecord>
@@ -272,7 +272,7 @@ export function createRefresher (options: RefresherOptions): Refresher {
       const record = stored !== undefined && stored.accessToken !== refused
         ? stored
         : await refresher.refresh(request.sessionId, { ip: request.ip, log: request.log, force: true })
-      request.session = record
+      request.gatewaySession = record
       request.accessToken = record.accessToken
       return record
     },

@@ -48,7 +48,7 @@ t.test('Redis stopped and restarted: 503 store_unavailable meanwhile, then recov
 
   // Back, on the same port and data directory: ioredis reconnects by itself.
   redis = await startRedisServer(serverArgs(port, dir))
-  await redisReady(app.redis)
+  await redisReady(app.sessionRedis)
   const after = await app.inject({ url: '/session', cookies })
   t.equal(after.statusCode, 200, 'the session Redis kept is served again')
   const recovered = await logs.waitFor(line => String(line.msg).includes('Redis reachable again'))
@@ -76,7 +76,7 @@ t.test('a Redis that stops answering (paused): 503 within REDIS_TIMEOUT, then re
   t.equal(during.json().code, 'store_unavailable')
   t.ok(elapsed < 2_000, `answered in ${elapsed} ms, not hanging`)
   redis.kill('SIGCONT')
-  await redisReady(app.redis)
+  await redisReady(app.sessionRedis)
   t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200)
 })
 
@@ -96,7 +96,7 @@ t.test('no Redis at boot: the gateway starts, /readyz says the store is failing,
 
   const redis = await startRedisServer(serverArgs(port, dir))
   t.teardown(async () => { await stopProcess(redis, 'SIGKILL') })
-  await redisReady(app.redis)
+  await redisReady(app.sessionRedis)
   t.match((await app.inject({ url: '/readyz' })).json(), { status: 'ready', checks: { store: 'ok' } })
   const { cookies } = await login(app)
   t.equal((await app.inject({ url: '/session', cookies })).statusCode, 200, 'sessions work once it is there, without a restart')

@@ -91,7 +91,7 @@ t.test('Redis Cluster: three masters', async t => {
   t.equal(early.json().code, 'store_unavailable')
   // redis-cli assigns the slots; the clients connect by themselves once every node reports the cluster ok.
   await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'])
-  await Promise.all([redisReady(gws.one.redis), redisReady(gws.two.redis)])
+  await Promise.all([redisReady(gws.one.sessionRedis), redisReady(gws.two.sessionRedis)])
   await sharedSessions(t, gws)
 })
 
@@ -140,7 +140,7 @@ t.test('Sentinel failover: the master dies, the replica is promoted, the session
   t.equal(during.json().code, 'store_unavailable')
   await switched
   // The clients ask Sentinel for the master again on every reconnection: no restart, no configuration change.
-  await Promise.all([redisReady(gws.one.redis), redisReady(gws.two.redis)])
+  await Promise.all([redisReady(gws.one.sessionRedis), redisReady(gws.two.sessionRedis)])
   t.equal((await gws.two.inject({ url: '/session', cookies: alice.cookies })).statusCode, 200, 'the session was kept')
   const second = await login(gws.two, ALICE)
   t.equal((await gws.one.inject({ url: '/session', cookies: second.cookies })).statusCode, 200, 'and new sessions are written to the new master')

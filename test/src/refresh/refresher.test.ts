@@ -286,18 +286,18 @@ t.test('a session that is logged out while its refresh is at the IdP stays gone;
 t.test('renewRefused: a newer stored token is taken as is; the same one is refreshed, even if not expired', async t => {
   const s = setup()
   const id = await s.login()
-  const request = { sessionId: id, ip: '203.0.113.7', log: s.log, accessToken: 'at-old', session: null as SessionRecord | null }
+  const request = { sessionId: id, ip: '203.0.113.7', log: s.log, accessToken: 'at-old', gatewaySession: null as SessionRecord | null }
   const newer = await s.refresher.renewRefused(request)
   t.equal(newer.accessToken, 'at-0', 'another request had refreshed: its token')
   t.equal(request.accessToken, 'at-0')
-  t.equal(request.session, newer)
+  t.equal(request.gatewaySession, newer)
   t.equal(s.tokenClient.redeemed.length, 0)
 
   const forced = await s.refresher.renewRefused(request)
   t.equal(s.tokenClient.redeemed.length, 1, 'the refused token is refreshed though it has not expired')
   t.equal(forced.accessToken, 'at-1')
   t.equal(request.accessToken, 'at-1')
-  t.same(request.session, await s.sessions.peek(id))
+  t.same(request.gatewaySession, await s.sessions.peek(id))
 })
 
 t.test('background refresh: a failure is only logged at debug', async t => {
