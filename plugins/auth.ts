@@ -5,7 +5,7 @@ import type { SessionRecord } from '../src/session/session-store.js'
 import { IdTokenError, profileClaims } from '../src/token/id-token.js'
 import { IdpError } from '../src/token/idp-error.js'
 import { loginError, misconfigurationHint } from '../src/token/login-errors.js'
-import type { TokenSet } from '../src/token/token-set.js'
+import { tokenFields, type TokenSet } from '../src/token/token-set.js'
 import type { SessionTransport } from './session-loader.js'
 
 declare module 'fastify' {
@@ -79,11 +79,7 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
     const { id, record } = await fastify.sessions.create({
       sub,
       user,
-      accessToken: tokens.accessToken,
-      ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
-      expiresAt: tokens.expiresAt,
-      lifetimeMs: tokens.lifetimeMs,
-      scope: tokens.scope ?? idp.scope,
+      ...tokenFields(tokens, idp.scope),
       // Shown in the user's list of sessions (GET /session/all): which device, from where.
       ...(typeof request.headers['user-agent'] === 'string' ? { userAgent: request.headers['user-agent'].slice(0, USER_AGENT_MAX) } : {}),
       ip: request.ip

@@ -8,7 +8,7 @@ import type { Clock } from '../src/clock.js'
 import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError, type ErrorCode } from '../src/errors.js'
 import { createDeviceCookies } from '../src/login/device-cookie.js'
-import { createMemoryFailureCounter, createRedisFailureCounter } from '../src/login/failure-counter.js'
+import { createMemoryFailureCounter, createRedisFailureCounter, type Reservation } from '../src/login/failure-counter.js'
 import { PENDING_LOGIN_TTL_MS } from '../src/mfa/pending-logins.js'
 import type { RedisClient } from '../src/session/refresh-lock.js'
 
@@ -74,29 +74,28 @@ export interface MfaCodeAttempt {
   release (): Promise<void>
 }
 
-/** Limits that count every request (@fastify/rate-limit); the per-user and per-device login limits count failures only. */
-type LimitName = 'ip' | 'ip_user' | 'mfa' | MfaLimitName
-/** The MFA abuse limits (issue #15): messages sent, and wrong codes across pending logins. */
-type MfaLimitName = 'mfa_challenge_authenticator' | 'mfa_challenge_login' | 'mfa_challenge_user' | 'mfa_wrong_code_user' | 'mfa_wrong_code_login'
+/**
+ * Limits that count every request (@fastify/rate-limit), MFA messages sent among them (issue #15). The per-user and
+ * per-device login limits and the wrong-code limits count failures only (src/login/failure-counter.ts).
+ */
+type LimitName = 'ip' | 'ip_user' | 'mfa' | MfaChallengeLimitName
+type MfaChallengeLimitName = 'mfa_challenge_authenticator' | 'mfa_challenge_login' | 'mfa_challenge_user'
+/** Counters of failures, under `<limit>:<key>`: sign-ins (user, device) and wrong MFA codes (a pending login's over its life). */
+type FailureLimitName = 'user' | 'device' | 'mfa_wrong_code_user' | 'mfa_wrong_code_login'
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
 /**
  * Redis keys: `<REDIS_KEY_PREFIX>login-throttle:<limit>:<key>`, e.g. `bff:login-throttle:ip:203.0.113.7`; the limits
- * are `ip`, `ip_user`, `mfa` (every request) and `user`, `device` (failures, src/login/failure-counter.ts).
+ * are `ip`, `ip_user`, `mfa`, `mfa_challenge_*` (every request) and `user`, `device`, `mfa_wrong_code_*` (failures,
+ * src/login/failure-counter.ts).
  */
 const THROTTLE_NAMESPACE = 'login-throttle:'
 
 /** Fixed-window counters kept by the process (one replica), on the injected clock, bounded. */
 const LOCAL_MAX_KEYS = 100_000
 
-/**
- * A store class for @fastify/rate-limit, plus what the library has no word for: taking one count back (a code's
- * reservation released, see MfaCodeAttempt). The key is the limiter's, `<limit>:<key>`.
- */
-type CounterStore = (new () => FastifyRateLimitStore) & { release: (key: string) => Promise<void> }
-
 /** A counter store for @fastify/rate-limit with the same semantics as its LocalStore, but on our clock (tests never sleep). */
-function clockStore (clock: Clock): CounterStore {
+function clockStore (clock: Clock): new () => FastifyRateLimitStore {
   const windows = new LRUCache<string, { count: number, startMs: number }>({ max: LOCAL_MAX_KEYS })
   return class ClockStore implements FastifyRateLimitStore {
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
@@ -110,11 +109,6 @@ function clockStore (clock: Clock): CounterStore {
 
     // Keys are namespaced by limit (ip:, ip_user:, user:, mfa:), so every limiter can share one table.
     child (): FastifyRateLimitStore { return this }
-
-    static async release (key: string): Promise<void> {
-      const entry = windows.get(key)
-      if (entry !== undefined && entry.count > 0) entry.count -= 1
-    }
   }
 }
 
@@ -131,14 +125,8 @@ if ttl < 0 then
 end
 return { current, ttl }`
 
-/** One count back, in the same window: never below zero, never a key (or a key without expiry) created. */
-const RELEASE_LUA = `local current = tonumber(redis.call('GET', KEYS[1]))
-if current ~= nil and current > 0 then redis.call('DECR', KEYS[1]) end
-return 0`
-
 interface WithIncr {
   bffLoginThrottleIncr?: (key: string, windowMs: number) => Promise<[number, number]>
-  bffLoginThrottleRelease?: (key: string) => Promise<number>
 }
 
 /**
@@ -147,14 +135,12 @@ interface WithIncr {
  * `createRateLimit` have no route, so its keys read `…undefinedundefined-ip:…`. Here the key is exactly what the
  * limiter's keyGenerator says, under one namespace.
  */
-function redisStore (client: RedisClient, nameSpace: string): CounterStore {
+function redisStore (client: RedisClient, nameSpace: string): new () => FastifyRateLimitStore {
   const scripted = client as RedisClient & WithIncr
   if (scripted.bffLoginThrottleIncr === undefined) client.defineCommand('bffLoginThrottleIncr', { numberOfKeys: 1, lua: INCR_LUA })
-  if (scripted.bffLoginThrottleRelease === undefined) client.defineCommand('bffLoginThrottleRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
   const incr = scripted.bffLoginThrottleIncr
-  const release = scripted.bffLoginThrottleRelease
-  /* c8 ignore next -- defineCommand always adds the methods */
-  if (incr === undefined || release === undefined) throw new TypeError('login throttle: defineCommand did not register the scripts')
+  /* c8 ignore next -- defineCommand always adds the method */
+  if (incr === undefined) throw new TypeError('login throttle: defineCommand did not register the script')
   return class RedisThrottleStore implements FastifyRateLimitStore {
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
       incr.call(client, `${nameSpace}${key}`, timeWindow).then(
@@ -165,10 +151,6 @@ function redisStore (client: RedisClient, nameSpace: string): CounterStore {
 
     // As with the clock store: keys carry the limit's name, and no route segment is added.
     child (): FastifyRateLimitStore { return this }
-
-    static async release (key: string): Promise<void> {
-      await release.call(client, `${nameSpace}${key}`)
-    }
   }
 }
 
@@ -208,51 +190,51 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
     }
   })
 
-  /** Counts one request under a limit: its result, or undefined when the limit is off. */
-  async function count (request: FastifyRequest, name: LimitName, key: string): Promise<Awaited<ReturnType<Limiter>> | undefined> {
+  /** Counts one request under a limit (a no-op when it is off); over it, 429 rate_limited. */
+  async function check (request: FastifyRequest, name: LimitName, key: string, user: string | undefined, message?: string): Promise<void> {
     const limiter = limiters.get(name)
-    if (limiter === undefined) return undefined
+    if (limiter === undefined) return
     request[kThrottleKey] = key
+    let result: Awaited<ReturnType<Limiter>>
     try {
-      return await limiter(request)
+      result = await limiter(request)
     } catch (err) {
       // Fail closed: the counters are unreachable (Redis down), and no session could be stored either.
       request.log.error({ err, limit: name }, 'login throttle counters unreachable')
       throw new GatewayError('store_unavailable', { cause: err })
     }
-  }
-
-  async function check (request: FastifyRequest, name: LimitName, key: string, user: string | undefined, message?: string): Promise<void> {
-    const result = await count(request, name, key)
-    if (result === undefined || result.isAllowed || !result.isExceeded) return
+    if (result.isAllowed || !result.isExceeded) return
     throttled(request, name, Math.max(1, result.ttlInSeconds), user, message)
   }
 
-  function throttled (request: FastifyRequest, limit: LimitName | 'user' | 'device', retryAfter: number, user: string | undefined, message = 'Too many sign-in attempts; retry later'): never {
+  function throttled (request: FastifyRequest, limit: string, retryAfter: number, user: string | undefined, message = 'Too many sign-in attempts; retry later'): never {
     request.log.warn({ event: 'login_throttled', limit, ...(user === undefined ? {} : { user }), retryAfter }, 'login throttled')
     throw new GatewayError('rate_limited', { retryAfter, message })
   }
 
-  /** Gives back one count of a limit; a failure only leaves the count higher (the safe side), so it is logged, not thrown. */
-  async function release (request: FastifyRequest, name: LimitName, key: string): Promise<void> {
-    if (!limiters.has(name)) return
-    await counters.release(`${name}:${key}`).catch((err: unknown) => { request.log.warn({ err, limit: name }, 'login throttle: a reservation could not be released') })
+  /** Reserves one failure under `<limit>:<key>` (src/login/failure-counter.ts); unreachable counters fail closed. */
+  async function reserve (request: FastifyRequest, limit: FailureLimitName, key: string, setting: RateLimitSetting): Promise<Reservation> {
+    try {
+      return await failures.reserve(`${limit}:${key}`, setting)
+    } catch (err) {
+      request.log.error({ err, limit }, 'login throttle counters unreachable')
+      throw new GatewayError('store_unavailable', { cause: err })
+    }
+  }
+
+  /** Gives a reserved failure back (it was none); should that fail, it stays counted (the safe side) and is logged. */
+  async function giveBack (request: FastifyRequest, limit: FailureLimitName, key: string): Promise<void> {
+    await failures.release(`${limit}:${key}`).catch((err: unknown) => { request.log.warn({ err, limit }, 'login throttle: a reserved attempt could not be released') })
   }
 
   /** Reserves one attempt in the device's counter (a valid device cookie for this user) or else the user's. */
   async function reserveFailure (request: FastifyRequest, username: string, realm: string | undefined, logged: string | undefined): Promise<void> {
     const deviceId = devices?.verify(request.cookies[deviceCookie], { username, realm })
     const attempt = deviceId !== undefined
-      ? { limit: 'device' as const, key: `device:${deviceId}`, setting: login.perDevice }
-      : { limit: 'user' as const, key: `user:${identifiers.forThrottle(username, realm)}`, setting: login.perUser }
+      ? { limit: 'device' as const, key: deviceId, setting: login.perDevice }
+      : { limit: 'user' as const, key: identifiers.forThrottle(username, realm), setting: login.perUser }
     if (attempt.setting === undefined) return
-    let reservation
-    try {
-      reservation = await failures.reserve(attempt.key, attempt.setting)
-    } catch (err) {
-      request.log.error({ err, limit: attempt.limit }, 'login throttle counters unreachable')
-      throw new GatewayError('store_unavailable', { cause: err })
-    }
+    const reservation = await reserve(request, attempt.limit, attempt.key, attempt.setting)
     if (!reservation.allowed) throttled(request, attempt.limit, reservation.retryAfterSec, logged)
     request.loginAttempt = { limit: attempt.limit, key: attempt.key }
   }
@@ -271,14 +253,8 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
     async settle (request: FastifyRequest, reply: FastifyReply, outcome: ErrorCode | 'ok') {
       const attempt = request.loginAttempt
       request.loginAttempt = null
-      if (attempt !== null && outcome !== 'invalid_credentials') {
-        // Not a wrong password: give the place back. Should that fail, the attempt stays counted (fails closed).
-        try {
-          await failures.release(attempt.key)
-        } catch (err) {
-          request.log.warn({ err, limit: attempt.limit }, 'login throttle: a reserved attempt could not be released')
-        }
-      }
+      // Not a wrong password: give the place back.
+      if (attempt !== null && outcome !== 'invalid_credentials') await giveBack(request, attempt.limit, attempt.key)
       const body = (request.body ?? {}) as { username?: unknown, realm?: unknown, session_transport?: unknown }
       // The password was right (a second factor may still be due): this browser is now a known device for the user.
       if (devices === undefined || (outcome !== 'ok' && outcome !== 'mfa_required') || typeof body.username !== 'string') return
@@ -299,20 +275,24 @@ async function loginThrottlePlugin (fastify: FastifyInstance, opts: LoginThrottl
       await check(request, 'mfa_challenge_user', pending.user, pending.user, message)
     },
     async mfaCode (request: FastifyRequest, pending: PendingLoginRef) {
-      await check(request, 'mfa_wrong_code_user', pending.user, pending.user, 'Too many wrong codes; retry later')
+      const perUser = fastify.config.mfa.wrongCodesPerUser
+      const user = perUser === undefined ? undefined : await reserve(request, 'mfa_wrong_code_user', pending.user, perUser)
+      if (user?.allowed === false) throttled(request, 'mfa_wrong_code_user', user.retryAfterSec, pending.user, 'Too many wrong codes; retry later')
       const login = hashedKey(pending.id)
-      const counted = await count(request, 'mfa_wrong_code_login', login)
-      const own = counted === undefined || counted.isAllowed ? undefined : counted
-      const giveBack = async (): Promise<void> => {
-        await release(request, 'mfa_wrong_code_user', pending.user)
-        await release(request, 'mfa_wrong_code_login', login)
+      const own = await reserve(request, 'mfa_wrong_code_login', login, { max: fastify.config.mfa.maxWrongCodes, windowMs: PENDING_LOGIN_TTL_MS })
+      const releaseUser = async (): Promise<void> => { if (user !== undefined) await giveBack(request, 'mfa_wrong_code_user', pending.user) }
+      if (!own.allowed) {
+        // The pending login's wrong codes were used up meanwhile (parallel requests): nothing is forwarded.
+        await releaseUser()
+        return { exhausted: true, wrong: () => true, release: releaseUser }
       }
-      const exhausted = own !== undefined && own.isExceeded
-      if (exhausted) await giveBack()
       return {
-        exhausted,
-        wrong: () => own !== undefined && own.remaining === 0,
-        release: giveBack
+        exhausted: false,
+        wrong: () => own.remaining === 0,
+        release: async () => {
+          await releaseUser()
+          await giveBack(request, 'mfa_wrong_code_login', login)
+        }
       }
     }
   })
@@ -323,14 +303,12 @@ function hashedKey (id: string): string {
   return createHash('sha256').update(id).digest('base64url').slice(0, 32)
 }
 
-/** The MFA limits' settings; a pending login's wrong codes count over its whole life (5 minutes). */
-function mfaLimits (mfa: MfaConfig): Record<MfaLimitName, RateLimitSetting | undefined> {
+/** The MFA message limits' settings. */
+function mfaLimits (mfa: MfaConfig): Record<MfaChallengeLimitName, RateLimitSetting | undefined> {
   return {
     mfa_challenge_authenticator: mfa.challengePerAuthenticator,
     mfa_challenge_login: mfa.challengePerLogin,
-    mfa_challenge_user: mfa.challengePerUser,
-    mfa_wrong_code_user: mfa.wrongCodesPerUser,
-    mfa_wrong_code_login: { max: mfa.maxWrongCodes, windowMs: PENDING_LOGIN_TTL_MS }
+    mfa_challenge_user: mfa.challengePerUser
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Counters of failed sign-ins (issue #15, item 12): per username across IPs (clients without a device cookie) and per
- * device cookie. Only failures stay counted, yet the bound holds under concurrency: an attempt *reserves* one unit
+ * Counters of failures (issue #15): failed sign-ins per username across IPs (clients without a device cookie) and per
+ * device cookie (item 12), wrong MFA codes per user and per pending login (item 6). Only failures stay counted, yet the bound holds under concurrency: an attempt *reserves* one unit
  * before the IdP is asked (refused when the window is full), and the unit is released again when the IdP's answer was
  * not a wrong password. So at most `max` attempts per window are ever failing or in flight, however many arrive at once.
  *
@@ -16,7 +16,8 @@ export interface FailureLimit {
   readonly windowMs: number
 }
 
-export type Reservation = { allowed: true } | { allowed: false, retryAfterSec: number }
+/** `remaining`: how many more attempts the window holds after this one (0: it was the last). */
+export type Reservation = { allowed: true, remaining: number } | { allowed: false, retryAfterSec: number }
 
 export interface FailureCounter {
   /** Counts one attempt under `key` unless its window already holds `max`; a refused attempt is not counted. */
@@ -43,7 +44,7 @@ export function createMemoryFailureCounter (clock: Clock): FailureCounter {
       if (entry.count >= max) return { allowed: false, retryAfterSec: retryAfter(entry.startMs + entry.windowMs - now) }
       entry.count += 1
       windows.set(key, entry)
-      return { allowed: true }
+      return { allowed: true, remaining: max - entry.count }
     },
     async release (key) {
       const entry = live(key)
@@ -61,9 +62,9 @@ if ttl < 0 then
 end
 if current > tonumber(ARGV[2]) then
   redis.call('DECR', KEYS[1])
-  return { 0, ttl }
+  return { 0, ttl, 0 }
 end
-return { 1, ttl }`
+return { 1, ttl, tonumber(ARGV[2]) - current }`
 
 /** Release: DECR only an existing, positive counter (DECR keeps its expiry; a missing key is not created). */
 const RELEASE_LUA = `local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -71,7 +72,7 @@ if current > 0 then redis.call('DECR', KEYS[1]) end
 return current`
 
 interface WithScripts {
-  bffLoginFailureReserve?: (key: string, windowMs: number, max: number) => Promise<[number, number]>
+  bffLoginFailureReserve?: (key: string, windowMs: number, max: number) => Promise<[number, number, number]>
   bffLoginFailureRelease?: (key: string) => Promise<number>
 }
 
@@ -85,8 +86,8 @@ export function createRedisFailureCounter (client: RedisClient, nameSpace: strin
   if (reserve === undefined || release === undefined) throw new TypeError('login failure counter: defineCommand did not register the scripts')
   return {
     async reserve (key, { max, windowMs }) {
-      const [allowed, ttl] = await reserve.call(client, `${nameSpace}${key}`, windowMs, max)
-      return allowed === 1 ? { allowed: true } : { allowed: false, retryAfterSec: retryAfter(ttl) }
+      const [allowed, ttl, remaining] = await reserve.call(client, `${nameSpace}${key}`, windowMs, max)
+      return allowed === 1 ? { allowed: true, remaining } : { allowed: false, retryAfterSec: retryAfter(ttl) }
     },
     async release (key) {
       await release.call(client, `${nameSpace}${key}`)

@@ -1,5 +1,5 @@
 import type { SessionRecord } from '../session/session-store.js'
-import type { TokenSet } from '../token/token-set.js'
+import { tokenFields, type TokenSet } from '../token/token-set.js'
 
 /**
  * The session's record after a successful refresh at `now`: the new tokens (a returned refresh token replaces the
@@ -10,11 +10,7 @@ export function rotate (current: SessionRecord, tokens: TokenSet, user: SessionR
   return {
     ...rest,
     user,
-    accessToken: tokens.accessToken,
-    ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
-    expiresAt: tokens.expiresAt,
-    lifetimeMs: tokens.lifetimeMs,
-    scope: tokens.scope ?? current.scope,
+    ...tokenFields(tokens, current.scope),
     version: current.version + 1,
     lastRefreshAt: now
   }

@@ -15,6 +15,27 @@ export interface TokenSet {
   readonly recoveryCode: string | undefined
 }
 
+/** The fields a session record keeps of a token response. */
+export interface TokenFields {
+  readonly accessToken: string
+  readonly refreshToken?: string
+  readonly expiresAt: number
+  readonly lifetimeMs: number
+  readonly scope: string
+}
+
+/** What a session keeps of a token response; without a granted scope, `scope` (the one asked for) stands. */
+export function tokenFields (tokens: TokenSet, scope: string): TokenFields {
+  return {
+    accessToken: tokens.accessToken,
+    // Rotation: a returned refresh token replaces the stored one, together with the access token.
+    ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
+    expiresAt: tokens.expiresAt,
+    lifetimeMs: tokens.lifetimeMs,
+    scope: tokens.scope ?? scope
+  }
+}
+
 /** Access tokens without expires_in are treated as living this long (RFC 6749 makes the field optional). */
 const DEFAULT_LIFETIME_SEC = 3600
 
