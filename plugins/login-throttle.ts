@@ -8,7 +8,7 @@ import type { Clock } from '../src/clock.js'
 import { createIdentifierHasher } from '../src/crypto/identifier-hash.js'
 import { GatewayError, type ErrorCode } from '../src/errors.js'
 import { createDeviceCookies } from '../src/login/device-cookie.js'
-import { createMemoryFailureCounter, createRedisFailureCounter, type Reservation } from '../src/login/failure-counter.js'
+import { COUNT_IN_WINDOW_LUA, createMemoryFailureCounter, createRedisFailureCounter, type Reservation } from '../src/login/failure-counter.js'
 import { PENDING_LOGIN_TTL_MS } from '../src/mfa/pending-logins.js'
 import type { RedisClient } from '../src/session/refresh-lock.js'
 
@@ -117,13 +117,7 @@ function clockStore (clock: Clock): new () => FastifyRateLimitStore {
  * answers the count and the window's remaining milliseconds. The semantics of @fastify/rate-limit's RedisStore
  * without its options (no continueExceeding, no exponential back-off).
  */
-const INCR_LUA = `local current = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return { current, ttl }`
+const INCR_LUA = `${COUNT_IN_WINDOW_LUA}return { current, ttl }`
 
 interface WithIncr {
   bffLoginThrottleIncr?: (key: string, windowMs: number) => Promise<[number, number]>

@@ -53,14 +53,20 @@ export function createMemoryFailureCounter (clock: Clock): FailureCounter {
   }
 }
 
-/** Reserve: INCR (starting the window's expiry on a new key); over the limit, DECR again and answer the window's rest. */
-const RESERVE_LUA = `local current = redis.call('INCR', KEYS[1])
+/**
+ * A fixed window in Redis, the start of a script: INCR KEYS[1], starting the window's expiry (ARGV[1] ms) on a new
+ * key; leaves `current` (the count) and `ttl` (the window's rest, ms). Also the login throttle's request counter.
+ */
+export const COUNT_IN_WINDOW_LUA = `local current = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-if current > tonumber(ARGV[2]) then
+`
+
+/** Reserve: count in the window; over the limit (ARGV[2]), DECR again and answer the window's rest. */
+const RESERVE_LUA = `${COUNT_IN_WINDOW_LUA}if current > tonumber(ARGV[2]) then
   redis.call('DECR', KEYS[1])
   return { 0, ttl, 0 }
 end
