@@ -6,10 +6,10 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
-import WebSocket from 'ws'
 import { STRIPPED_REQUEST_HEADERS } from '../../src/proxy/request-headers.js'
 import { COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { HOSTILE_CORS, HOSTILE_SET_COOKIES, startUpstream, type RecordedRequest, type TestUpstream } from '../helpers/upstream.js'
+import { connectWebSocket, type Upgrade } from '../helpers/websocket.js'
 
 const PUBLIC = 'https://gw.example.com'
 
@@ -170,17 +170,8 @@ t.test('item 9: PUBLIC_ORIGIN and the Origin check across /api, GET /session, he
 
 t.test('items 8 and 9 on the WebSocket handshake: Host checked, forwarded headers from PUBLIC_ORIGIN, deny-list moot', async t => {
   const gw = await start(t, { PUBLIC_ORIGIN: PUBLIC })
-  const connect = async (host: string, headers: Record<string, string>, path = '/api/chat'): Promise<{ socket?: WebSocket, status?: number }> =>
-    await new Promise((resolve, reject) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${gw.port}${path}`, { headers: { host, ...headers } })
-      socket.once('open', () => { resolve({ socket }) })
-      socket.once('unexpected-response', (_req, res) => {
-        resolve({ status: res.statusCode ?? 0 })
-        res.resume()
-        socket.terminate()
-      })
-      socket.once('error', reject)
-    })
+  const connect = async (host: string, headers: Record<string, string>, path = '/api/chat'): Promise<Upgrade> =>
+    await connectWebSocket(`ws://127.0.0.1:${gw.port}${path}`, { host, ...headers })
   const before = gw.upstream.requests.length
   t.same(await connect('evil.example', { cookie: gw.cookie, origin: 'http://evil.example' }), { status: 421 }, 'DNS rebinding on an upgrade')
   t.same(await connect('gw.example.com', { cookie: gw.cookie, origin: 'https://evil.example' }), { status: 403 }, 'a foreign Origin')

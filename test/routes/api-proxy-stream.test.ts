@@ -9,6 +9,7 @@ import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { connectWebSocket } from '../helpers/websocket.js'
 
 const BODY_BYTES = 100 * 1024 * 1024
 const CHUNK = Buffer.alloc(64 * 1024, 'u')
@@ -158,20 +159,7 @@ t.test('server-sent events reach the client as they are written', async t => {
   t.equal(received, 'data: first\n\ndata: second\n\n')
 })
 
-interface Upgrade { socket?: WebSocket, status?: number }
-
-async function connect (url: string, headers: Record<string, string>): Promise<Upgrade> {
-  return await new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers })
-    socket.once('open', () => { resolve({ socket }) })
-    socket.once('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0 })
-      res.resume()
-      socket.terminate()
-    })
-    socket.once('error', reject)
-  })
-}
+const connect = connectWebSocket
 
 /** Sends one message and returns its echo (proves the upstream leg is open), then closes. */
 async function roundTrip (socket: WebSocket | undefined): Promise<string> {
