@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp, type AppDeps } from '../../app.js'
 import { loadConfig, type Env } from '../../fastify.config.js'
+import type { Clock } from '../../src/clock.js'
 import { resolveEndpoints } from '../../src/oidc/discovery.js'
 import { DEFAULT_CLIENTS_FILE, DEFAULT_USERS_FILE, startIdp, type RunningIdp } from '../../idp/app.js'
 import type { IdpOptions } from '../../idp/app.js'
@@ -252,4 +253,16 @@ export async function login (app: FastifyInstance, credentials: { username: stri
   const cookie = res.cookies.find(c => c.name === COOKIE_NAME)
   if (res.statusCode !== 200 || cookie === undefined) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
   return { res, cookies: { [COOKIE_NAME]: cookie.value }, value: cookie.value }
+}
+
+/**
+ * A gateway against the test IdP on a test's clock, logging at info into a capture the test reads: the route tests'
+ * usual factory. `env` adds to (or overrides) testEnv's.
+ */
+export function loggedGateway (idp: { url: string }, clock: Clock, defaults: Env = {}) {
+  return async function gateway (t: Teardown, env: Env = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
+    const logs = captureLogs()
+    const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', ...defaults, ...env }), deps: { clock }, logs })
+    return { app, logs }
+  }
 }

@@ -166,12 +166,8 @@ t.test('an early answer with the body still trickling in: the connection is clos
   t.ok(ms >= REQUEST_TIMEOUT_MS - 5, `closed after ${Math.round(ms)} ms`)
 })
 
-t.test('a proxied upload that keeps moving runs past REQUEST_TIMEOUT and arrives whole', { timeout: 20_000 }, async t => {
-  const connection = open(port, UPLOAD_HEAD)
-  const startedAt = performance.now()
-  const feed = trickle(connection, '1\r\nu\r\n')
-  const upstreamSaw = upstream.nextRequest()
-  // Twice the bound of a body that keeps moving, then its end.
+/** Resolves once twice REQUEST_TIMEOUT has passed since `startedAt`, or as soon as the connection closes. */
+async function twiceTheBound (connection: { readonly closed: boolean }, startedAt: number): Promise<void> {
   await new Promise<void>(resolve => {
     const check = setInterval(() => {
       if (performance.now() - startedAt < 2 * REQUEST_TIMEOUT_MS && !connection.closed) return
@@ -179,6 +175,15 @@ t.test('a proxied upload that keeps moving runs past REQUEST_TIMEOUT and arrives
       resolve()
     }, CHUNK_GAP_MS)
   })
+}
+
+t.test('a proxied upload that keeps moving runs past REQUEST_TIMEOUT and arrives whole', { timeout: 20_000 }, async t => {
+  const connection = open(port, UPLOAD_HEAD)
+  const startedAt = performance.now()
+  const feed = trickle(connection, '1\r\nu\r\n')
+  const upstreamSaw = upstream.nextRequest()
+  // Twice the bound of a body that keeps moving, then its end.
+  await twiceTheBound(connection, startedAt)
   t.notOk(connection.closed, 'still open after twice REQUEST_TIMEOUT')
   feed.stop()
   connection.socket.write('0\r\n\r\n')
@@ -220,13 +225,7 @@ t.test('a proxied upload held up by its upstream (not reading) is not the client
   const connection = open(gatewayPort, `POST /api/upload HTTP/1.1\r\nHost: gateway.test\r\nX-CSRF: 1\r\nCookie: __Host-bff-session=${encodeURIComponent(value)}\r\nContent-Length: ${body.length}\r\n\r\n`)
   connection.socket.write(body)
   const startedAt = performance.now()
-  await new Promise<void>(resolve => {
-    const check = setInterval(() => {
-      if (performance.now() - startedAt < 2 * REQUEST_TIMEOUT_MS && !connection.closed) return
-      clearInterval(check)
-      resolve()
-    }, CHUNK_GAP_MS)
-  })
+  await twiceTheBound(connection, startedAt)
   t.notOk(connection.closed, 'still open after twice REQUEST_TIMEOUT with the upstream not reading')
   reading()
   await new Promise<void>(resolve => { connection.socket.on('data', () => { if (connection.text().includes('}')) resolve() }) })

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { totp } from '../../idp/totp.js'
 import { pendingLoginKey } from '../../src/mfa/pending-logins.js'
-import { COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
+import { COOKIE_NAME, startTestIdp, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
 const CSRF = { 'x-csrf': '1' }
@@ -24,11 +24,7 @@ const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, mfa: { tokenTtlSec: 600 }, bruteForceThreshold: 0 })
 t.afterEach(() => { idp.clearFaults() })
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
-  const logs = captureLogs()
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', TRUST_PROXY: '127.0.0.1', ...env }), deps: { clock }, logs })
-  return { app, logs }
-}
+const gateway = loggedGateway(idp, clock, { TRUST_PROXY: '127.0.0.1' })
 
 interface Pending { cookies: Record<string, string>, id: string, ip: string }
 

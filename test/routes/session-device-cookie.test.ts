@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { ALICE, COOKIE_NAME, SESSION_SECRET, buildTestApp, captureLogs, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, SESSION_SECRET, startTestIdp, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
 const CSRF = { 'x-csrf': '1' }
@@ -17,11 +17,7 @@ const OLD_SECRET = 'old-session-secret-0123456789abcdefghijklmnopqrstu'
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, bruteForceThreshold: 0 })
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
-  const logs = captureLogs()
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', TRUST_PROXY: '127.0.0.1', ...env }), deps: { clock }, logs })
-  return { app, logs }
-}
+const gateway = loggedGateway(idp, clock, { TRUST_PROXY: '127.0.0.1' })
 
 let nextIp = 1
 /** A forwarded client address never used before in this file. */

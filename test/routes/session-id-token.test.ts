@@ -1,7 +1,6 @@
-import t, { type Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
+import t from 'tap'
 import type { FaultSpec } from '../../idp/app.js'
-import { ALICE, buildTestApp, captureLogs, login, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
+import { ALICE, buildTestApp, login, startTestIdp, testEnv, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
 const CSRF = { 'x-csrf': '1' }
@@ -9,11 +8,7 @@ const clock = createManualClock()
 const idp = await startTestIdp(t, { clock })
 t.afterEach(() => { idp.clearFaults() })
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
-  const logs = captureLogs()
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', ...env }), deps: { clock }, logs })
-  return { app, logs }
-}
+const gateway = loggedGateway(idp, clock)
 
 t.test('an id_token the gateway cannot trust: 502 gateway_misconfigured, logged, no session', async t => {
   const tampers: Array<NonNullable<FaultSpec['idToken']>> = ['bad_signature', 'wrong_aud', 'wrong_iss', 'expired', 'alg_none', 'multi_aud_no_azp', 'missing_sub', 'hs256']

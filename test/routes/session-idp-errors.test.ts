@@ -2,7 +2,7 @@ import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { FaultSpec } from '../../idp/app.js'
-import { ALICE, COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
+import { ALICE, COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
 const CSRF = { 'x-csrf': '1' }
@@ -10,11 +10,7 @@ const clock = createManualClock()
 const idp = await startTestIdp(t, { clock })
 t.afterEach(() => { idp.clearFaults() })
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
-  const logs = captureLogs()
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', ...env }), deps: { clock }, logs })
-  return { app, logs }
-}
+const gateway = loggedGateway(idp, clock)
 
 async function postLogin (app: FastifyInstance, credentials: Record<string, string> = ALICE) {
   return await app.inject({ method: 'POST', url: '/session', headers: CSRF, payload: credentials })

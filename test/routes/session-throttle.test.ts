@@ -1,18 +1,14 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { loadConfig } from '../../fastify.config.js'
-import { ALICE, buildTestApp, captureLogs, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
+import { ALICE, buildTestApp, captureLogs, startTestIdp, testEnv, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 
 const CSRF = { 'x-csrf': '1' }
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, bruteForceThreshold: 0 })
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, logs: LogCapture }> {
-  const logs = captureLogs()
-  const app = await buildTestApp(t, { env: testEnv(idp, { LOG_LEVEL: 'info', TRUST_PROXY: '127.0.0.1', ...env }), deps: { clock }, logs })
-  return { app, logs }
-}
+const gateway = loggedGateway(idp, clock, { TRUST_PROXY: '127.0.0.1' })
 
 async function attempt (app: FastifyInstance, ip: string, credentials: Record<string, string> = { ...ALICE, password: 'wrong-password' }): Promise<LightMyRequestResponse> {
   return await app.inject({ method: 'POST', url: '/session', headers: { ...CSRF, 'x-forwarded-for': ip }, payload: credentials })
