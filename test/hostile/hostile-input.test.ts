@@ -14,10 +14,10 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { ALICE, COOKIE_NAME, buildTestApp, login, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { closedOrigin } from '../helpers/upstream.js'
 import { errorShapeProblem } from '../faults/assert.js'
+import { MFA_USER } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
 const RUN_SCALE = Number(process.env.FC_RUNS ?? '1')
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
 
 const idp = await startTestIdp(t)
 const app = await buildTestApp(t, {

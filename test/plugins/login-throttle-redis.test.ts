@@ -11,10 +11,10 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { ALICE, COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { redisDir, serverArgs, startRedisServer, stopProcess } from '../helpers/private-redis.js'
 import { freePort } from '../replicas/cluster.js'
+import { MFA_USER } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
 const WRONG = { ...ALICE, password: 'wrong-password' }
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
 const HASH = '[A-Za-z0-9_-]{32}'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'

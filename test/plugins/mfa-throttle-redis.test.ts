@@ -8,16 +8,12 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { totp } from '../../idp/totp.js'
 import { pendingLoginKey } from '../../src/mfa/pending-logins.js'
-import { COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { REDIS_URL, sharedRedis } from '../helpers/shared-redis.js'
+import { PENDING, MFA_USER, MFA_ID, SECRET, SMS_ID } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const MFA_ID = 'auth0|mfa000000000000000000004'
-const SECRET = 'JBSWY3DPEHPK3PXP'
-const SMS_ID = 'sms|dev_mfa0000000000000003'
 const KEY = randomBytes(32).toString('base64url')
 
 const { redis, prefix: PREFIX } = sharedRedis()

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { buildTestApp, COOKIE_NAME, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { MFA_USER } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
 
 t.test('the session, -mfa and -device cookies share one set of attributes, COOKIE_SAMESITE included', async t => {
   const idp = await startTestIdp(t)

@@ -8,12 +8,9 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { loadConfig } from '../../fastify.config.js'
 import { COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { PENDING, MFA_USER, MFA_ID, PUSH_ID } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const MFA_ID = 'auth0|mfa000000000000000000004'
-const PUSH_ID = 'push|dev_mfa0000000000000002'
 
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, mfa: { tokenTtlSec: 600, pollIntervalSec: 2 } })

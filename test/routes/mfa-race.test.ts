@@ -7,15 +7,11 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { totp } from '../../idp/totp.js'
 import { pendingLoginKey } from '../../src/mfa/pending-logins.js'
-import { COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
+import { buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { PENDING, MFA_USER, SECRET, PUSH_ID, SMS_ID } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const SECRET = 'JBSWY3DPEHPK3PXP'
-const PUSH_ID = 'push|dev_mfa0000000000000002'
-const SMS_ID = 'sms|dev_mfa0000000000000003'
 
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, mfa: { tokenTtlSec: 600 } })

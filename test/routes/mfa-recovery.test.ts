@@ -2,16 +2,13 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { COOKIE_NAME, buildTestApp, startTestIdp, testEnv } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { PENDING, MFA_USER, MFA_ID, RECOVERY_ID } from '../helpers/mfa-user.js'
 
 /*
  * The recovery-code login: its 200 answer carries the user's NEW recovery code, once, by design (reference §8.4).
  * Kept in a file of its own because the suite's leak check treats every recovery code as a secret.
  */
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const MFA_ID = 'auth0|mfa000000000000000000004'
-const RECOVERY_ID = 'recovery-code|dev_mfa0000000000000004'
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200 })
 

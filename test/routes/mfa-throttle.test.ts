@@ -7,16 +7,11 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { totp } from '../../idp/totp.js'
 import { pendingLoginKey } from '../../src/mfa/pending-logins.js'
-import { COOKIE_NAME, startTestIdp, loggedGateway } from '../helpers/gateway.js'
+import { startTestIdp, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { PENDING, MFA_USER, MFA_ID, SECRET, PUSH_ID, SMS_ID } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const MFA_ID = 'auth0|mfa000000000000000000004'
-const SECRET = 'JBSWY3DPEHPK3PXP'
-const PUSH_ID = 'push|dev_mfa0000000000000002'
-const SMS_ID = 'sms|dev_mfa0000000000000003'
 const GRANT_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp'
 
 const clock = createManualClock()

@@ -5,16 +5,9 @@ import { pendingLoginKey } from '../../src/mfa/pending-logins.js'
 import { storageKey } from '../../src/session/session-id.js'
 import { COOKIE_NAME, buildTestApp, captureLogs, startTestIdp, testEnv, type LogCapture } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { PENDING, MFA_USER, MFA_ID, SECRET, TOTP_ID, PUSH_ID, SMS_ID, RECOVERY_ID } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
-const PENDING = `${COOKIE_NAME}-mfa`
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
-const MFA_ID = 'auth0|mfa000000000000000000004'
-const SECRET = 'JBSWY3DPEHPK3PXP'
-const TOTP_ID = 'totp|dev_mfa0000000000000001'
-const PUSH_ID = 'push|dev_mfa0000000000000002'
-const SMS_ID = 'sms|dev_mfa0000000000000003'
-const RECOVERY_ID = 'recovery-code|dev_mfa0000000000000004'
 
 const clock = createManualClock()
 // One IdP for the file, on the gateways' clock; mfa_tokens outlive the 5-minute pending login unless a test says so.

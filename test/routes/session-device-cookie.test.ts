@@ -8,11 +8,11 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { ALICE, COOKIE_NAME, SESSION_SECRET, startTestIdp, loggedGateway } from '../helpers/gateway.js'
 import { createManualClock } from '../helpers/manual-clock.js'
+import { MFA_USER } from '../helpers/mfa-user.js'
 
 const CSRF = { 'x-csrf': '1' }
 const DEVICE_COOKIE = `${COOKIE_NAME}-device`
 const WRONG = { ...ALICE, password: 'wrong-password' }
-const MFA_USER = { username: 'mfa@example.com', password: 'mfa-password-1' }
 const OLD_SECRET = 'old-session-secret-0123456789abcdefghijklmnopqrstu'
 const clock = createManualClock()
 const idp = await startTestIdp(t, { clock, accessTokenTtlSec: 7200, bruteForceThreshold: 0 })
